@@ -1,0 +1,15 @@
+//! # alfred: the Alfred-Home binary's library
+//!
+//! `main.rs` only parses arguments and calls into here, so every command is testable
+//! in-process. The pure flow core lives in `alfred-core`; this crate holds the edges:
+//! reading flow directories, the CLI commands, and (later) the service roles.
+//!
+//! - [`flowdir`]: find and read the household, flow and test files of a directory.
+//! - [`cmd_check`]: `alfred check`.
+//! - [`cmd_test`]: `alfred test`.
+//! - [`cmd_shell`]: `alfred shell`.
+
+pub mod cmd_check;
+pub mod cmd_shell;
+pub mod cmd_test;
+pub mod flowdir;

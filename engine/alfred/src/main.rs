@@ -1,0 +1,101 @@
+//! The `alfred` binary: argument parsing only; the commands live in the library.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+/// Alfred-Home: a declarative workflow engine for a family WhatsApp assistant.
+#[derive(Parser, Debug)]
+#[command(name = "alfred", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate flows: every problem with file:line:col and a hint. Exit 1 on errors.
+    Check {
+        /// Flows directory (or one flow file).
+        #[arg(default_value = "flows")]
+        path: PathBuf,
+    },
+    /// Run conversation tests (*.test.yaml and tests/) on a virtual clock.
+    Test {
+        /// Flows directory.
+        #[arg(default_value = "flows")]
+        path: PathBuf,
+        /// Only run cases whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Chat with the flows in the console as a household member.
+    Shell {
+        /// Flows directory.
+        #[arg(default_value = "flows")]
+        path: PathBuf,
+        /// Member to chat as (default: the first member).
+        #[arg(long = "as")]
+        member: Option<String>,
+    },
+    /// Write the JSON Schemas of the flow, household and test files.
+    Schema {
+        /// Directory to write into.
+        #[arg(default_value = "schema")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<i32> {
+    let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Check { path } => Ok(alfred::cmd_check::run(&path, &mut stdout)?),
+        Command::Test { path, filter } => Ok(alfred::cmd_test::run(&path, filter.as_deref(), &mut stdout)?),
+        Command::Shell { path, member } => {
+            let dir = alfred::flowdir::FlowDir::read(&path)?;
+            let checked = dir.check();
+            let Some(flows) = checked.flows else {
+                for d in &checked.diagnostics {
+                    println!("{}", d.render(dir.source(&d.file)));
+                }
+                anyhow::bail!("the flows have errors; fix them first (`alfred check`)");
+            };
+            let stdin = std::io::stdin();
+            let prompt = stdin.is_terminal();
+            // The shell is an edge: it may read the wall clock once; after that the
+            // virtual clock moves only with /advance.
+            let now = chrono::Utc::now();
+            Ok(alfred::cmd_shell::run(
+                &flows,
+                member.as_deref(),
+                now,
+                &mut stdin.lock(),
+                &mut stdout,
+                prompt,
+            )?)
+        }
+        Command::Schema { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for (name, json) in alfred_core::schema::all() {
+                let p = dir.join(name);
+                std::fs::write(&p, json).with_context(|| format!("writing {}", p.display()))?;
+                println!("wrote {}", p.display());
+            }
+            Ok(0)
+        }
+    }
+}

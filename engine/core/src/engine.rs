@@ -1,0 +1,1556 @@
+//! The pure engine: `handle(flows, state, event, data, now) -> Outcome`.
+//!
+//! Deterministic: the same inputs give the same outputs. No I/O and no clock; `now`
+//! is an argument, ids are derived from the inputs. Everything the edges must do
+//! (send, store, start timers) comes back as `Effect`s, applied in one transaction.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use minijinja::Value;
+use serde::Serialize;
+
+use crate::check::MAX_STEPS_PER_EVENT;
+use crate::data::{DataChange, HouseholdData, ListItem, Record};
+use crate::event::{
+    Choice, ConversationState, Effect, Event, EventKind, Frame, InboundMessage, Miss, OutMessage, Outbound, Outcome,
+    Return, Section, TimerFired, TimerSpec, Trace, Values,
+};
+use crate::flow::{
+    Action, AskSpec, FlowSet, Matcher, Member, Next, Options, Recipient, RoutedTrigger, Select, SendSpec, Target, Text,
+    Validator,
+};
+use crate::model::{MessageKind, Role};
+use crate::parse::{item_key, normalize, parse_datetime, parse_duration, parse_items, parse_number};
+
+/// Id of the (single) idle-timeout timer of a member's pending question. Timer ids are
+/// unique per household, so the member's name is part of it.
+pub fn ask_timer_id(member: &str) -> String {
+    format!("ask-timeout:{member}")
+}
+const MAX_BODY: usize = 4096;
+const MAX_BUTTON_TITLE: usize = 20;
+const MAX_ROW_TITLE: usize = 24;
+const SORRY: &str = "Sorry, something went wrong on my side. Let's start over.";
+const GIVE_UP: &str = "Sorry, I still didn't get that. Let's leave it for now.";
+
+/// Runs one event for one member. See the module docs.
+pub fn handle(
+    flows: &FlowSet,
+    state: &ConversationState,
+    event: &Event,
+    data: &HouseholdData,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let Some(member) = flows.household.member(&event.member) else {
+        return Outcome {
+            state: state.clone(),
+            effects: Vec::new(),
+            trace: vec![Trace::Ignored {
+                reason: "not a member of this household".to_owned(),
+            }],
+        };
+    };
+    let mut run = Run {
+        fs: flows,
+        member,
+        now,
+        data: Cow::Borrowed(data),
+        state: state.clone(),
+        effects: Vec::new(),
+        trace: Vec::new(),
+        message: None,
+        captures: BTreeMap::new(),
+        steps_run: 0,
+        data_value: None,
+        event_value: Value::UNDEFINED,
+        flows_value: None,
+    };
+    run.expire_and_migrate();
+    match &event.kind {
+        EventKind::Message(m) => run.on_message(m),
+        EventKind::Schedule { flow, trigger, slot } => run.on_schedule(flow, *trigger, *slot),
+        EventKind::Timer(t) => run.on_timer(t),
+    }
+    run.finish()
+}
+
+/// One `handle` call in progress.
+struct Run<'a> {
+    fs: &'a FlowSet,
+    member: &'a Member,
+    now: DateTime<Utc>,
+    /// Borrowed until the first data change, so read-only messages copy nothing.
+    data: Cow<'a, HouseholdData>,
+    state: ConversationState,
+    effects: Vec<Effect>,
+    trace: Vec<Trace>,
+    message: Option<&'a InboundMessage>,
+    captures: BTreeMap<String, String>,
+    steps_run: usize,
+    /// `(lists, records)` as template values; rebuilt after a data change.
+    data_value: Option<(Value, Value)>,
+    event_value: Value,
+    /// Visible flows with rendered descriptions (for generated help), built on first use.
+    flows_value: Option<Value>,
+}
+
+/// Why a step could not run: reported as an error effect, and the conversation resets.
+struct StepError(String);
+
+impl From<minijinja::Error> for StepError {
+    fn from(e: minijinja::Error) -> Self {
+        let mut msg = e.kind().to_string();
+        if let Some(d) = e.detail() {
+            msg.push_str(": ");
+            msg.push_str(d);
+        }
+        StepError(msg)
+    }
+}
+
+#[derive(Serialize)]
+struct MemberView<'a> {
+    name: &'a str,
+    role: &'a str,
+    timezone: &'a str,
+    language: &'a str,
+}
+
+#[derive(Serialize)]
+struct ItemView<'a> {
+    name: &'a str,
+    qty: u32,
+    added_by: &'a str,
+    added_at: String,
+}
+
+impl<'a> Run<'a> {
+    // ---- entry points -------------------------------------------------------------
+
+    /// Resets an expired conversation and reconciles frames with changed flows.
+    fn expire_and_migrate(&mut self) {
+        if let (Some(exp), Some(top)) = (self.state.expires_at, self.state.frames.last()) {
+            if exp <= self.now {
+                self.trace.push(Trace::Expired { flow: top.flow.clone() });
+                self.clear_frames();
+                return;
+            }
+        }
+        let mut reset = false;
+        for f in &mut self.state.frames {
+            match self.fs.flow(&f.flow) {
+                Some(flow) if flow.version == f.version => {}
+                Some(flow) => {
+                    let continued = flow.step_index.contains_key(&f.step);
+                    self.trace.push(Trace::VersionChanged {
+                        flow: f.flow.clone(),
+                        continued,
+                    });
+                    if continued {
+                        f.version = flow.version.clone();
+                    } else {
+                        reset = true;
+                    }
+                }
+                None => {
+                    self.trace.push(Trace::VersionChanged {
+                        flow: f.flow.clone(),
+                        continued: false,
+                    });
+                    reset = true;
+                }
+            }
+        }
+        if reset {
+            self.clear_frames();
+        }
+    }
+
+    fn on_message(&mut self, m: &'a InboundMessage) {
+        self.message = Some(m);
+        self.event_value = Value::UNDEFINED;
+        let normalized = m.text.as_deref().map(normalize).unwrap_or_default();
+        let kind = m.kind();
+        if kind == MessageKind::Text && self.fs.household.cancel_words.contains(&normalized) {
+            if self.state.frames.is_empty() {
+                self.trace.push(Trace::Ignored {
+                    reason: "cancel with nothing to cancel".to_owned(),
+                });
+            } else {
+                self.trace.push(Trace::Cancelled);
+            }
+            self.clear_frames();
+            let reply = self.fs.household.cancel_reply.clone();
+            if let Err(e) = self.send_text(&reply) {
+                self.fail("cancel", e);
+            }
+            return;
+        }
+        if self.state.is_waiting() {
+            let answers_ask = m.reply_id.as_ref().is_some_and(|id| {
+                self.state
+                    .frames
+                    .last()
+                    .is_some_and(|f| f.choices.iter().any(|c| &c.id == id))
+            });
+            if !answers_ask {
+                let waiting_flow = self.state.frames.last().map(|f| f.flow.clone()).unwrap_or_default();
+                if let Some((t, caps)) = self.route(m, &normalized, true, Some(&waiting_flow)) {
+                    self.trace.push(Trace::Interrupted {
+                        flow: waiting_flow,
+                        by: t.flow_id.to_string(),
+                    });
+                    self.captures = caps;
+                    self.start_flow(t.flow, t.start, Return::Reask, Values::new());
+                    return;
+                }
+            }
+            self.answer(m);
+            return;
+        }
+        match self.route(m, &normalized, false, None) {
+            Some((t, caps)) => {
+                self.captures = caps;
+                self.clear_frames();
+                self.start_flow(t.flow, t.start, Return::None, Values::new());
+            }
+            None => {}
+        }
+    }
+
+    fn on_schedule(&mut self, flow_id: &str, trigger: usize, slot: DateTime<Utc>) {
+        let Some(&fi) = self.fs.flow_index.get(flow_id) else {
+            self.trace.push(Trace::Ignored {
+                reason: format!("schedule for unknown flow `{flow_id}`"),
+            });
+            return;
+        };
+        let Some((_, spec)) = self.fs.flows[fi].schedules.iter().find(|(ti, _)| *ti == trigger) else {
+            self.trace.push(Trace::Ignored {
+                reason: format!("flow `{flow_id}` has no schedule trigger #{trigger}"),
+            });
+            return;
+        };
+        self.event_value = to_value(serde_json::json!({
+            "type": "schedule",
+            "slot": slot.with_timezone(&self.member.timezone).to_rfc3339(),
+        }));
+        self.trace.push(Trace::Routed {
+            flow: Some(self.fs.flows[fi].id.as_str().into()),
+            trigger: Some(trigger),
+            reason: format!("schedule `{}` slot {}", spec.cron.expression(), slot.to_rfc3339()),
+            considered: Vec::new(),
+        });
+        let returns = if self.state.frames.is_empty() {
+            Return::None
+        } else {
+            Return::Quiet
+        };
+        self.start_flow(fi, spec.start, returns, Values::new());
+    }
+
+    fn on_timer(&mut self, t: &TimerFired) {
+        let Some(&fi) = self.fs.flow_index.get(&t.flow) else {
+            self.trace.push(Trace::Ignored {
+                reason: format!("timer `{}` for unknown flow `{}`", t.id, t.flow),
+            });
+            return;
+        };
+        let Some(&si) = self.fs.flows[fi].step_index.get(&t.step) else {
+            self.trace.push(Trace::Ignored {
+                reason: format!("timer `{}` for unknown step `{}`", t.id, t.step),
+            });
+            return;
+        };
+        self.event_value = to_value(serde_json::json!({ "type": "timer", "id": t.id }));
+        if let Some(wait) = t.wait {
+            // An ask timeout only applies to the very question it was started for.
+            let current = self.state.is_waiting()
+                && self.state.wait_seq == wait
+                && self.state.frames.last().is_some_and(|f| f.flow == t.flow);
+            if !current {
+                self.trace.push(Trace::Ignored {
+                    reason: "ask timeout for a question that was already answered or left".to_owned(),
+                });
+                return;
+            }
+            if let Some(top) = self.state.frames.last_mut() {
+                top.waiting = false;
+                top.choices.clear();
+                top.step = t.step.clone();
+            }
+            self.run_steps();
+            return;
+        }
+        let returns = if self.state.frames.is_empty() {
+            Return::None
+        } else {
+            Return::Quiet
+        };
+        self.start_flow(fi, si, returns, t.data.clone());
+    }
+
+    fn finish(mut self) -> Outcome {
+        self.state.expires_at = self
+            .state
+            .frames
+            .last()
+            .and_then(|f| self.fs.flow(&f.flow))
+            .map(|flow| self.now + flow.expires_after);
+        Outcome {
+            state: self.state,
+            effects: self.effects,
+            trace: self.trace,
+        }
+    }
+
+    // ---- routing -------------------------------------------------------------------
+
+    /// Finds the first trigger (in priority order) that matches the message.
+    /// With `interrupting`, only interruptible flows other than `exclude` qualify.
+    fn route(
+        &mut self,
+        m: &InboundMessage,
+        normalized: &str,
+        interrupting: bool,
+        exclude: Option<&str>,
+    ) -> Option<(&'a RoutedTrigger, BTreeMap<String, String>)> {
+        let fs = self.fs;
+        let text = m.text.as_deref().map(str::trim).unwrap_or_default();
+        let kind = m.kind();
+        let regex_hits: Option<Vec<usize>> = match (&fs.regex_set, kind) {
+            (Some(set), MessageKind::Text) if !fs.regex_triggers.is_empty() => {
+                Some(set.matches(text).into_iter().collect())
+            }
+            _ => None,
+        };
+        let mut considered = Vec::new();
+        let mut fallback: Option<&RoutedTrigger> = None;
+        let mut regex_pos = 0usize;
+        for (ti, t) in fs.triggers.iter().enumerate() {
+            let is_regex = matches!(t.matcher, Matcher::Regex(_));
+            let this_regex = regex_pos;
+            if is_regex {
+                regex_pos += 1;
+            }
+            if interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
+                continue;
+            }
+            let hit: Result<BTreeMap<String, String>, Miss> = match &t.matcher {
+                Matcher::Keywords(k) => {
+                    if kind != MessageKind::Text {
+                        Err(Miss::Kind)
+                    } else if k.contains(normalized) {
+                        Ok(BTreeMap::new())
+                    } else {
+                        Err(Miss::Keyword)
+                    }
+                }
+                Matcher::Regex(re) => {
+                    if kind != MessageKind::Text {
+                        Err(Miss::Kind)
+                    } else {
+                        let matched = match &regex_hits {
+                            Some(hits) => hits.binary_search(&this_regex).is_ok(),
+                            None => re.is_match(text),
+                        };
+                        if matched {
+                            Ok(captures_of(re, text))
+                        } else {
+                            Err(Miss::Regex)
+                        }
+                    }
+                }
+                Matcher::Reply(ids) => match &m.reply_id {
+                    Some(id) if ids.contains(id) => Ok(BTreeMap::new()),
+                    _ => Err(Miss::ReplyId),
+                },
+                Matcher::Kind(k) => {
+                    if *k == kind {
+                        Ok(BTreeMap::new())
+                    } else {
+                        Err(Miss::Kind)
+                    }
+                }
+                Matcher::Fallback => {
+                    if kind == MessageKind::Text && fallback.is_none() && !interrupting {
+                        fallback = Some(t);
+                    }
+                    Err(Miss::Fallback)
+                }
+            };
+            let _ = ti;
+            let hit = hit.and_then(|caps| self.allowed(t, caps));
+            match hit {
+                Ok(caps) => {
+                    let reason = describe_match(t, m);
+                    self.trace.push(Trace::Routed {
+                        flow: Some(t.flow_id.clone()),
+                        trigger: Some(t.index),
+                        reason,
+                        considered,
+                    });
+                    return Some((t, caps));
+                }
+                Err(miss) => considered.push((t.flow_id.clone(), t.index, miss)),
+            }
+        }
+        if let Some(t) = fallback {
+            if let Ok(caps) = self.allowed(t, BTreeMap::new()) {
+                self.trace.push(Trace::Routed {
+                    flow: Some(t.flow_id.clone()),
+                    trigger: Some(t.index),
+                    reason: "fallback: no other trigger matched".to_owned(),
+                    considered,
+                });
+                return Some((t, caps));
+            }
+        }
+        if !interrupting {
+            self.trace.push(Trace::Routed {
+                flow: None,
+                trigger: None,
+                reason: format!("nothing matches this {} message", kind.as_str()),
+                considered,
+            });
+        }
+        None
+    }
+
+    /// Role and `when` checks, after the matcher hit.
+    fn allowed(&mut self, t: &RoutedTrigger, caps: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, Miss> {
+        if !t.roles.is_empty() && !t.roles.contains(&self.member.role) {
+            return Err(Miss::Role);
+        }
+        if let Some(w) = &t.when {
+            let saved = std::mem::replace(&mut self.captures, caps);
+            let ctx = self.context(&[]);
+            let ok = self.fs.templates.truthy(w, &ctx).unwrap_or(false);
+            let caps = std::mem::replace(&mut self.captures, saved);
+            return if ok { Ok(caps) } else { Err(Miss::Condition) };
+        }
+        Ok(caps)
+    }
+
+    // ---- frames --------------------------------------------------------------------
+
+    fn clear_frames(&mut self) {
+        let had_timeout = self.state.frames.iter().any(|f| f.waiting);
+        self.state.frames.clear();
+        if had_timeout {
+            self.effects.push(Effect::CancelTimer {
+                id: ask_timer_id(&self.member.name),
+            });
+        }
+    }
+
+    fn start_flow(&mut self, fi: usize, step: usize, returns: Return, vars: Values) {
+        let flow = &self.fs.flows[fi];
+        self.state.frames.push(Frame {
+            flow: flow.id.clone(),
+            version: flow.version.clone(),
+            step: flow.steps[step].id.clone(),
+            slots: Values::new(),
+            vars,
+            attempts: 0,
+            waiting: false,
+            returns,
+            choices: Vec::new(),
+        });
+        self.run_steps();
+    }
+
+    /// Position of the top frame: (flow index, step index).
+    fn top(&self) -> Option<(usize, usize)> {
+        let f = self.state.frames.last()?;
+        let fi = *self.fs.flow_index.get(&f.flow)?;
+        let si = *self.fs.flows[fi].step_index.get(&f.step)?;
+        Some((fi, si))
+    }
+
+    /// Runs steps of the top frame until it waits or the conversation is idle.
+    fn run_steps(&mut self) {
+        loop {
+            let Some((fi, si)) = self.top() else { return };
+            self.steps_run += 1;
+            if self.steps_run > MAX_STEPS_PER_EVENT {
+                let flow = self.fs.flows[fi].id.clone();
+                self.trace.push(Trace::LoopGuard {
+                    flow: flow.clone(),
+                    steps: MAX_STEPS_PER_EVENT,
+                });
+                self.effects.push(Effect::Error {
+                    flow: Some(flow),
+                    step: Some(self.fs.flows[fi].steps[si].id.clone()),
+                    message: format!("stopped after {MAX_STEPS_PER_EVENT} steps without waiting for the member"),
+                });
+                self.clear_frames();
+                let _ = self.send_text(&Text::literal(SORRY));
+                return;
+            }
+            let fs = self.fs;
+            let flow = &fs.flows[fi];
+            let step = &flow.steps[si];
+            self.trace.push(Trace::Step {
+                flow: flow.id.clone(),
+                step: step.id.clone(),
+            });
+            match self.exec(fi, si) {
+                Ok(Flowing::Next) => match self.next_target(&step.next) {
+                    Ok(t) => self.go(fi, t),
+                    Err(e) => return self.fail(&step.id, e),
+                },
+                Ok(Flowing::Jump(t)) => self.go(fi, t),
+                Ok(Flowing::Continue) => {}
+                Ok(Flowing::Wait) => return,
+                Err(e) => return self.fail(&step.id, e),
+            }
+            // Idle, or back on a frame that waits for an answer (after an interruption
+            // or a timer ran on top of it): nothing more to run now.
+            if self.state.frames.last().is_none_or(|f| f.waiting) {
+                return;
+            }
+        }
+    }
+
+    /// Moves the top frame to a target, ending the frame at `End`.
+    fn go(&mut self, fi: usize, t: Target) {
+        match t {
+            Target::Step(i) => {
+                if let Some(top) = self.state.frames.last_mut() {
+                    top.step = self.fs.flows[fi].steps[i].id.clone();
+                }
+            }
+            Target::End => self.end_frame(),
+        }
+    }
+
+    /// Pops the top frame and resumes what is below, per its `returns`.
+    fn end_frame(&mut self) {
+        let Some(done) = self.state.frames.pop() else { return };
+        match done.returns {
+            Return::None | Return::Quiet => {}
+            Return::Call => {
+                // The caller sits on its `call` step: continue with that step's `next`.
+                let Some((fi, si)) = self.top() else { return };
+                let next = &self.fs.flows[fi].steps[si].next;
+                match self.next_target(next) {
+                    Ok(t) => self.go(fi, t),
+                    Err(e) => {
+                        let id = self.fs.flows[fi].steps[si].id.clone();
+                        self.fail(&id, e);
+                    }
+                }
+            }
+            Return::Reask => {
+                let Some((fi, si)) = self.top() else { return };
+                let flow_id = self.fs.flows[fi].id.clone();
+                let step_id = self.fs.flows[fi].steps[si].id.clone();
+                self.trace.push(Trace::Resumed {
+                    flow: flow_id,
+                    step: step_id.clone(),
+                });
+                if let Action::Ask(a) = &self.fs.flows[fi].steps[si].action {
+                    if let Err(e) = self.send_prompt(a, None) {
+                        self.fail(&step_id, e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, step: &str, e: StepError) {
+        let flow = self.state.frames.last().map(|f| f.flow.clone()).unwrap_or_default();
+        self.trace.push(Trace::Failed {
+            flow: flow.clone(),
+            step: step.to_owned(),
+            error: e.0.clone(),
+        });
+        self.effects.push(Effect::Error {
+            flow: Some(flow),
+            step: Some(step.to_owned()),
+            message: e.0,
+        });
+        self.clear_frames();
+        let _ = self.send_text(&Text::literal(SORRY));
+    }
+
+    fn next_target(&mut self, next: &Next) -> Result<Target, StepError> {
+        match next {
+            Next::To(t) => Ok(*t),
+            Next::Branches(bs, otherwise) => {
+                let ctx = self.context(&[]);
+                for (cond, t) in bs {
+                    if self.fs.templates.truthy(cond, &ctx)? {
+                        return Ok(*t);
+                    }
+                }
+                Ok(*otherwise)
+            }
+        }
+    }
+
+    // ---- steps ---------------------------------------------------------------------
+
+    fn exec(&mut self, fi: usize, si: usize) -> Result<Flowing, StepError> {
+        let fs = self.fs;
+        let step = &fs.flows[fi].steps[si];
+        match &step.action {
+            Action::Nothing => Ok(Flowing::Next),
+            Action::Send(s) => {
+                self.send(s, None)?;
+                Ok(Flowing::Next)
+            }
+            Action::Ask(a) => {
+                self.state.wait_seq += 1;
+                let choices = self.send_prompt(a, None)?;
+                let seq = self.state.wait_seq;
+                if let Some(top) = self.state.frames.last_mut() {
+                    top.waiting = true;
+                    top.attempts = 0;
+                    top.choices = choices;
+                }
+                if let Some((d, Target::Step(to))) = &a.timeout {
+                    self.effects.push(Effect::StartTimer(TimerSpec {
+                        id: ask_timer_id(&self.member.name),
+                        member: self.member.name.clone(),
+                        fire_at: self.now + *d,
+                        fired: TimerFired {
+                            id: ask_timer_id(&self.member.name),
+                            flow: fs.flows[fi].id.clone(),
+                            step: fs.flows[fi].steps[*to].id.clone(),
+                            data: Values::new(),
+                            wait: Some(seq),
+                        },
+                    }));
+                }
+                Ok(Flowing::Wait)
+            }
+            Action::Set(assignments) => {
+                for (name, e) in assignments {
+                    let ctx = self.context(&[]);
+                    let v = fs.templates.eval(e, &ctx)?;
+                    if let Some(top) = self.state.frames.last_mut() {
+                        top.vars.insert(name.clone(), v);
+                    }
+                }
+                Ok(Flowing::Next)
+            }
+            Action::Switch { on, cases, default } => {
+                let ctx = self.context(&[]);
+                let v = fs.templates.eval(on, &ctx)?;
+                let key = match &v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let target = cases.iter().find(|(k, _)| *k == key).map_or(*default, |(_, t)| *t);
+                Ok(Flowing::Jump(target))
+            }
+            Action::Call(callee) => {
+                let flow = &fs.flows[*callee];
+                self.state.frames.push(Frame {
+                    flow: flow.id.clone(),
+                    version: flow.version.clone(),
+                    step: flow.steps[0].id.clone(),
+                    slots: Values::new(),
+                    vars: Values::new(),
+                    attempts: 0,
+                    waiting: false,
+                    returns: Return::Call,
+                    choices: Vec::new(),
+                });
+                Ok(Flowing::Continue)
+            }
+            Action::Goto(target) => {
+                let flow = &fs.flows[*target];
+                if let Some(top) = self.state.frames.last_mut() {
+                    top.flow = flow.id.clone();
+                    top.version = flow.version.clone();
+                    top.step = flow.steps[0].id.clone();
+                    top.slots.clear();
+                    top.vars.clear();
+                }
+                Ok(Flowing::Continue)
+            }
+            Action::End => Ok(Flowing::Jump(Target::End)),
+            Action::ListAdd { list, items } => {
+                let ctx = self.context(&[]);
+                let text = fs.templates.render(items, &ctx)?;
+                let mut added = Vec::new();
+                let mut already = Vec::new();
+                for p in parse_items(&text) {
+                    let key = item_key(&p.name);
+                    let existing = self.data.list(list).iter().find(|i| i.key == key).cloned();
+                    let item = match existing {
+                        Some(mut i) => {
+                            already.push(serde_json::json!({ "name": i.name, "qty": p.qty }));
+                            i.qty = i.qty.saturating_add(p.qty).min(999);
+                            i
+                        }
+                        None => {
+                            added.push(serde_json::json!({ "name": p.name, "qty": p.qty }));
+                            ListItem {
+                                key,
+                                name: p.name,
+                                qty: p.qty,
+                                added_by: self.member.name.clone(),
+                                added_at: self.now,
+                            }
+                        }
+                    };
+                    self.change(DataChange::ListPut {
+                        list: list.clone(),
+                        item,
+                    });
+                }
+                self.set_var("added", serde_json::Value::Array(added));
+                self.set_var("already", serde_json::Value::Array(already));
+                Ok(Flowing::Next)
+            }
+            Action::ListRemove { list, items } => {
+                let ctx = self.context(&[]);
+                let text = fs.templates.render(items, &ctx)?;
+                let mut removed = Vec::new();
+                let mut missing = Vec::new();
+                for p in parse_items(&text) {
+                    let key = item_key(&p.name);
+                    match self.data.list(list).iter().find(|i| i.key == key) {
+                        Some(i) => {
+                            removed.push(serde_json::Value::String(i.name.clone()));
+                            self.change(DataChange::ListRemove {
+                                list: list.clone(),
+                                key,
+                            });
+                        }
+                        None => missing.push(serde_json::Value::String(p.name)),
+                    }
+                }
+                self.set_var("removed", serde_json::Value::Array(removed));
+                self.set_var("missing", serde_json::Value::Array(missing));
+                Ok(Flowing::Next)
+            }
+            Action::ListClear(list) => {
+                let n = self.data.list(list).len();
+                if n > 0 {
+                    self.change(DataChange::ListClear { list: list.clone() });
+                }
+                self.set_var("cleared", serde_json::json!(n));
+                Ok(Flowing::Next)
+            }
+            Action::RecordCreate {
+                collection,
+                fields,
+                into,
+            } => {
+                let ctx = self.context(&[]);
+                let mut values = BTreeMap::new();
+                for (k, e) in fields {
+                    values.insert(k.clone(), fs.templates.eval(e, &ctx)?);
+                }
+                let record = Record {
+                    id: self.data.next_record_id(collection),
+                    fields: values,
+                    created_by: self.member.name.clone(),
+                    created_at: self.now,
+                    updated_at: self.now,
+                };
+                if let Some(v) = into {
+                    self.set_var(v, record_json(&record, self.member));
+                }
+                self.change(DataChange::RecordPut {
+                    collection: collection.clone(),
+                    record,
+                });
+                Ok(Flowing::Next)
+            }
+            Action::RecordUpdate { select, fields } => {
+                let selected = self.select(select)?;
+                let mut out = Vec::new();
+                for mut r in selected {
+                    let rec_value = to_value(record_json(&r, self.member));
+                    let ctx = self.context(&[("record", rec_value)]);
+                    for (k, e) in fields {
+                        r.fields.insert(k.clone(), fs.templates.eval(e, &ctx)?);
+                    }
+                    r.updated_at = self.now;
+                    out.push(record_json(&r, self.member));
+                    self.change(DataChange::RecordPut {
+                        collection: select.collection.clone(),
+                        record: r,
+                    });
+                }
+                if let Some(v) = &select.into {
+                    self.set_var(v, serde_json::Value::Array(out));
+                }
+                Ok(Flowing::Next)
+            }
+            Action::RecordDelete(select) => {
+                let selected = self.select(select)?;
+                let out: Vec<_> = selected.iter().map(|r| record_json(r, self.member)).collect();
+                for r in selected {
+                    self.change(DataChange::RecordDelete {
+                        collection: select.collection.clone(),
+                        id: r.id,
+                    });
+                }
+                if let Some(v) = &select.into {
+                    self.set_var(v, serde_json::Value::Array(out));
+                }
+                Ok(Flowing::Next)
+            }
+            Action::RecordQuery(select) => {
+                let selected = self.select(select)?;
+                let out: Vec<_> = selected.iter().map(|r| record_json(r, self.member)).collect();
+                if let Some(v) = &select.into {
+                    self.set_var(v, serde_json::Value::Array(out));
+                }
+                Ok(Flowing::Next)
+            }
+            Action::TimerStart(t) => {
+                let ctx = self.context(&[]);
+                let id = fs.templates.render(&t.id, &ctx)?;
+                let member = match &t.member {
+                    Some(m) => {
+                        let name = fs.templates.render(m, &ctx)?;
+                        fs.household
+                            .member(name.trim())
+                            .ok_or_else(|| StepError(format!("timer for unknown member `{}`", name.trim())))?
+                    }
+                    None => self.member,
+                };
+                let fire_at = if let Some(at) = &t.at {
+                    let text = fs.templates.render(at, &ctx)?;
+                    match DateTime::parse_from_rfc3339(text.trim()) {
+                        Ok(dt) => dt.with_timezone(&Utc),
+                        Err(_) => parse_datetime(&text, self.now, member.timezone)
+                            .map_err(|e| StepError(format!("timer `at`: {e}")))?,
+                    }
+                } else if let Some(after) = &t.after {
+                    let text = fs.templates.render(after, &ctx)?;
+                    self.now + parse_duration(&text).map_err(|e| StepError(format!("timer `after`: {e}")))?
+                } else {
+                    return Err(StepError("timer has neither `at` nor `after`".to_owned()));
+                };
+                let mut data = Values::new();
+                for (k, v) in &t.data {
+                    data.insert(k.clone(), serde_json::Value::String(fs.templates.render(v, &ctx)?));
+                }
+                let flow = &fs.flows[t.flow];
+                self.effects.push(Effect::StartTimer(TimerSpec {
+                    id: id.clone(),
+                    member: member.name.clone(),
+                    fire_at,
+                    fired: TimerFired {
+                        id,
+                        flow: flow.id.clone(),
+                        step: flow.steps[t.step].id.clone(),
+                        data,
+                        wait: None,
+                    },
+                }));
+                Ok(Flowing::Next)
+            }
+            Action::TimerCancel(id) => {
+                let ctx = self.context(&[]);
+                let id = fs.templates.render(id, &ctx)?;
+                self.effects.push(Effect::CancelTimer { id });
+                Ok(Flowing::Next)
+            }
+        }
+    }
+
+    fn select(&mut self, s: &Select) -> Result<Vec<Record>, StepError> {
+        let ctx = self.context(&[]);
+        if let Some(id) = &s.id {
+            let id = self.fs.templates.render(id, &ctx)?;
+            let id = id.trim();
+            return Ok(self
+                .data
+                .collection(&s.collection)
+                .iter()
+                .filter(|r| r.id == id)
+                .cloned()
+                .collect());
+        }
+        let Some(filter) = &s.filter else {
+            return Ok(self.data.collection(&s.collection).to_vec());
+        };
+        let mut out = Vec::new();
+        let all = self.data.collection(&s.collection).to_vec();
+        for r in &all {
+            let ctx = self.context(&[("record", to_value(record_json(r, self.member)))]);
+            if self.fs.templates.truthy(filter, &ctx)? {
+                out.push(r.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_var(&mut self, name: &str, v: serde_json::Value) {
+        if let Some(top) = self.state.frames.last_mut() {
+            top.vars.insert(name.to_owned(), v);
+        }
+    }
+
+    fn change(&mut self, c: DataChange) {
+        self.data.to_mut().apply(&c);
+        self.data_value = None;
+        self.effects.push(Effect::Data(c));
+    }
+
+    // ---- answers -------------------------------------------------------------------
+
+    fn answer(&mut self, m: &InboundMessage) {
+        let Some((fi, si)) = self.top() else { return };
+        let fs = self.fs;
+        let step = &fs.flows[fi].steps[si];
+        let Action::Ask(ask) = &step.action else {
+            // Defensive: a waiting frame always sits on an ask; recover by resetting.
+            self.clear_frames();
+            return;
+        };
+        let attempt = self.state.frames.last().map_or(1, |f| f.attempts + 1);
+        match self.validate(ask, m) {
+            Ok(value) => {
+                self.trace.push(Trace::Answer {
+                    slot: ask.slot.clone(),
+                    accepted: true,
+                    attempt,
+                });
+                if let Some(top) = self.state.frames.last_mut() {
+                    top.slots.insert(ask.slot.clone(), value.0);
+                    for (k, v) in value.1 {
+                        top.slots.insert(k, serde_json::Value::String(v));
+                    }
+                    top.waiting = false;
+                    top.attempts = 0;
+                    top.choices.clear();
+                }
+                if ask.timeout.is_some() {
+                    self.effects.push(Effect::CancelTimer {
+                        id: ask_timer_id(&self.member.name),
+                    });
+                }
+                match self.next_target(&step.next) {
+                    Ok(t) => self.go(fi, t),
+                    Err(e) => return self.fail(&step.id, e),
+                }
+                self.run_steps();
+            }
+            Err(hint) => {
+                self.trace.push(Trace::Answer {
+                    slot: ask.slot.clone(),
+                    accepted: false,
+                    attempt,
+                });
+                if attempt >= ask.max_attempts {
+                    if let Some(top) = self.state.frames.last_mut() {
+                        top.waiting = false;
+                        top.attempts = 0;
+                        top.choices.clear();
+                    }
+                    if ask.timeout.is_some() {
+                        self.effects.push(Effect::CancelTimer {
+                            id: ask_timer_id(&self.member.name),
+                        });
+                    }
+                    match ask.on_fail {
+                        Some(t) => {
+                            self.go(fi, t);
+                            self.run_steps();
+                        }
+                        None => {
+                            if let Err(e) = self.send_text(&Text::literal(GIVE_UP)) {
+                                return self.fail(&step.id, e);
+                            }
+                            self.end_frame();
+                            self.run_steps();
+                        }
+                    }
+                    return;
+                }
+                if let Some(top) = self.state.frames.last_mut() {
+                    top.attempts = attempt;
+                }
+                let reprompt = match &ask.reprompt {
+                    Some(t) => self.render_text(t),
+                    None => Ok(hint),
+                };
+                let res = reprompt.and_then(|body| self.send_prompt(ask, Some(body)).map(|_| ()));
+                if let Err(e) = res {
+                    self.fail(&step.id, e);
+                }
+            }
+        }
+    }
+
+    /// Validates an answer: the slot value plus extra named captures.
+    fn validate(
+        &self,
+        ask: &AskSpec,
+        m: &InboundMessage,
+    ) -> Result<(serde_json::Value, Vec<(String, String)>), String> {
+        let choices = self.state.frames.last().map(|f| f.choices.as_slice()).unwrap_or(&[]);
+        // A tap on one of the offered options is always a valid answer.
+        if let Some(id) = &m.reply_id {
+            if choices.iter().any(|c| &c.id == id) {
+                return Ok((serde_json::Value::String(id.clone()), Vec::new()));
+            }
+        }
+        let text = m.text.as_deref().map(str::trim).unwrap_or_default();
+        let text = if text.is_empty() {
+            m.reply_title.as_deref().unwrap_or_default().trim()
+        } else {
+            text
+        };
+        let options_hint = || {
+            let titles: Vec<&str> = choices.iter().map(|c| c.title.as_str()).collect();
+            format!("Please choose one of: {}.", titles.join(", "))
+        };
+        if text.is_empty() {
+            return Err(if choices.is_empty() {
+                "Please answer with a text message.".to_owned()
+            } else {
+                options_hint()
+            });
+        }
+        let n = normalize(text);
+        let str_value = |s: &str| serde_json::Value::String(s.to_owned());
+        match &ask.validator {
+            Validator::Any => {
+                if choices.is_empty() {
+                    Ok((str_value(text), Vec::new()))
+                } else {
+                    match choices
+                        .iter()
+                        .find(|c| normalize(&c.title) == n || normalize(&c.id) == n)
+                    {
+                        Some(c) => Ok((str_value(&c.id), Vec::new())),
+                        None => Err(options_hint()),
+                    }
+                }
+            }
+            Validator::Choice(opts) => match opts.iter().find(|(k, _)| *k == n) {
+                Some((_, v)) => Ok((str_value(v), Vec::new())),
+                None => {
+                    let mut names: Vec<&str> = opts.iter().map(|(_, v)| v.as_str()).collect();
+                    names.dedup();
+                    Err(format!("Please answer with one of: {}.", names.join(", ")))
+                }
+            },
+            Validator::Regex(re) => match re.captures(text) {
+                Some(c) => {
+                    let extra = re
+                        .capture_names()
+                        .flatten()
+                        .filter_map(|name| c.name(name).map(|v| (name.to_owned(), v.as_str().to_owned())))
+                        .collect();
+                    Ok((str_value(text), extra))
+                }
+                None => Err("That doesn't look right. Please try again.".to_owned()),
+            },
+            Validator::Number(min, max) => match parse_number(text) {
+                Some(x) if min.is_none_or(|m| x >= m) && max.is_none_or(|m| x <= m) => {
+                    let v = serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number);
+                    // Whole numbers stay integers, so templates print "3", not "3.0".
+                    let v = if x.fract() == 0.0 && x.abs() < 9e15 {
+                        serde_json::json!(x as i64)
+                    } else {
+                        v
+                    };
+                    Ok((v, Vec::new()))
+                }
+                Some(_) => Err(match (min, max) {
+                    (Some(a), Some(b)) => format!("Please give a number from {a} to {b}."),
+                    (Some(a), None) => format!("Please give a number of at least {a}."),
+                    (None, Some(b)) => format!("Please give a number of at most {b}."),
+                    (None, None) => "Please give a number.".to_owned(),
+                }),
+                None => Err("Please answer with a number.".to_owned()),
+            },
+            Validator::DateTime => match parse_datetime(text, self.now, self.member.timezone) {
+                Ok(dt) => Ok((
+                    str_value(&dt.with_timezone(&self.member.timezone).to_rfc3339()),
+                    Vec::new(),
+                )),
+                Err(_) => {
+                    Err("I didn't get that time. Try \"tomorrow 18:00\", \"at 6pm\" or \"in 20 minutes\".".to_owned())
+                }
+            },
+            Validator::Duration => match parse_duration(text) {
+                Ok(_) => Ok((str_value(text), Vec::new())),
+                Err(_) => Err("I didn't get that duration. Try \"20m\", \"2 hours\" or \"1h30m\".".to_owned()),
+            },
+            Validator::Member => {
+                if matches!(n.as_str(), "me" | "myself" | "ik" | "ich") {
+                    return Ok((str_value(&self.member.name), Vec::new()));
+                }
+                match self.fs.household.members.iter().find(|mm| normalize(&mm.name) == n) {
+                    Some(mm) => Ok((str_value(&mm.name), Vec::new())),
+                    None => {
+                        let names: Vec<&str> = self.fs.household.members.iter().map(|m| m.name.as_str()).collect();
+                        Err(format!("Who do you mean? {}.", names.join(", ")))
+                    }
+                }
+            }
+            Validator::YesNo => match yes_no(&n) {
+                Some(b) => Ok((serde_json::Value::Bool(b), Vec::new())),
+                None => Err("Please answer yes or no.".to_owned()),
+            },
+        }
+    }
+
+    // ---- sending -------------------------------------------------------------------
+
+    fn render_text(&mut self, t: &Text) -> Result<String, StepError> {
+        let tpl = t.pick(&self.member.language, &self.fs.household.language);
+        let ctx = self.context(&[]);
+        Ok(self.fs.templates.render(tpl, &ctx)?)
+    }
+
+    fn send_text(&mut self, t: &Text) -> Result<(), StepError> {
+        let body = self.render_text(t)?;
+        self.push_send(
+            &[self.member.name.clone()],
+            OutMessage::Text {
+                body: clip(body.trim(), MAX_BODY),
+            },
+        );
+        Ok(())
+    }
+
+    /// Sends an ask's prompt (or a re-prompt body with the same options); returns the
+    /// options offered, to match the answer against.
+    fn send_prompt(&mut self, a: &AskSpec, body: Option<String>) -> Result<Vec<Choice>, StepError> {
+        self.send(&a.prompt, body)
+    }
+
+    /// Renders and sends a message; returns the reply options it offered.
+    fn send(&mut self, s: &SendSpec, body_override: Option<String>) -> Result<Vec<Choice>, StepError> {
+        let recipients = self.recipients(&s.to)?;
+        if recipients.is_empty() {
+            let step = self.state.frames.last().map(|f| f.step.clone()).unwrap_or_default();
+            self.trace.push(Trace::NoRecipient { step });
+            return Ok(Vec::new());
+        }
+        let lang = self.member.language.clone();
+        let fallback_lang = self.fs.household.language.clone();
+        let ctx = self.context(&[]);
+        let tpls = &self.fs.templates;
+        let render = |t: &Text| -> Result<String, StepError> { Ok(tpls.render(t.pick(&lang, &fallback_lang), &ctx)?) };
+        if let Some((name, params)) = &s.template {
+            let info = self
+                .fs
+                .household
+                .templates
+                .get(name)
+                .ok_or_else(|| StepError(format!("unknown template `{name}`")))?;
+            let mut values = Vec::new();
+            for p in params {
+                values.push(tpls.render(p, &ctx)?);
+            }
+            let msg = OutMessage::Template {
+                name: name.clone(),
+                language: info.language.clone(),
+                params: values,
+            };
+            self.push_send(&recipients, msg);
+            return Ok(Vec::new());
+        }
+        let body = match body_override {
+            Some(b) => b,
+            None => match &s.text {
+                Some(t) => render(t)?,
+                None => String::new(),
+            },
+        };
+        let body = clip(body.trim(), MAX_BODY);
+        let footer = match &s.footer {
+            Some(f) => Some(render(f)?),
+            None => None,
+        };
+        let (msg, choices) = match &s.options {
+            Options::None => (OutMessage::Text { body }, Vec::new()),
+            Options::Buttons(bs) => {
+                let mut buttons = Vec::new();
+                for (id, t) in bs {
+                    buttons.push(Choice {
+                        id: id.clone(),
+                        title: clip(&render(t)?, MAX_BUTTON_TITLE),
+                        description: None,
+                    });
+                }
+                (
+                    OutMessage::Buttons {
+                        body,
+                        buttons: buttons.clone(),
+                        footer,
+                    },
+                    buttons,
+                )
+            }
+            Options::ButtonsFrom { each, id, title } => {
+                let items = tpls.eval(each, &ctx)?;
+                let items = match items {
+                    serde_json::Value::Array(a) => a,
+                    serde_json::Value::Null => Vec::new(),
+                    other => vec![other],
+                };
+                let mut choices = Vec::new();
+                for item in items.into_iter().take(10) {
+                    let ictx = self.context(&[("item", to_value(&item))]);
+                    let cid = tpls.render(id, &ictx)?;
+                    let ctitle = tpls.render(title, &ictx)?;
+                    choices.push(Choice {
+                        id: cid,
+                        title: ctitle,
+                        description: None,
+                    });
+                }
+                if choices.is_empty() {
+                    (OutMessage::Text { body }, choices)
+                } else if choices.len() <= 3 {
+                    for c in &mut choices {
+                        c.title = clip(&c.title, MAX_BUTTON_TITLE);
+                    }
+                    (
+                        OutMessage::Buttons {
+                            body,
+                            buttons: choices.clone(),
+                            footer,
+                        },
+                        choices,
+                    )
+                } else {
+                    // More than WhatsApp's 3 buttons: offer the same options as a list.
+                    for c in &mut choices {
+                        c.title = clip(&c.title, MAX_ROW_TITLE);
+                    }
+                    let sections = vec![Section {
+                        title: None,
+                        rows: choices.clone(),
+                    }];
+                    (
+                        OutMessage::List {
+                            body,
+                            button: "Choose".to_owned(),
+                            sections,
+                            footer,
+                        },
+                        choices,
+                    )
+                }
+            }
+            Options::List { button, sections } => {
+                let mut out = Vec::new();
+                let mut all = Vec::new();
+                for (title, rows) in sections {
+                    let title = match title {
+                        Some(t) => Some(render(t)?),
+                        None => None,
+                    };
+                    let mut rs = Vec::new();
+                    for (id, t, d) in rows {
+                        let description = match d {
+                            Some(d) => Some(render(d)?),
+                            None => None,
+                        };
+                        rs.push(Choice {
+                            id: id.clone(),
+                            title: clip(&render(t)?, MAX_ROW_TITLE),
+                            description,
+                        });
+                    }
+                    all.extend(rs.iter().cloned());
+                    out.push(Section { title, rows: rs });
+                }
+                (
+                    OutMessage::List {
+                        body,
+                        button: clip(&render(button)?, MAX_BUTTON_TITLE),
+                        sections: out,
+                        footer,
+                    },
+                    all,
+                )
+            }
+        };
+        self.push_send(&recipients, msg);
+        Ok(choices)
+    }
+
+    fn push_send(&mut self, to: &[String], message: OutMessage) {
+        for name in to {
+            self.effects.push(Effect::Send(Outbound {
+                to: name.clone(),
+                message: message.clone(),
+            }));
+        }
+    }
+
+    fn recipients(&mut self, r: &Recipient) -> Result<Vec<String>, StepError> {
+        let all = &self.fs.household.members;
+        let me = &self.member.name;
+        Ok(match r {
+            Recipient::Current => vec![me.clone()],
+            Recipient::Others => all.iter().filter(|m| &m.name != me).map(|m| m.name.clone()).collect(),
+            Recipient::Admins => all
+                .iter()
+                .filter(|m| m.role == Role::Admin)
+                .map(|m| m.name.clone())
+                .collect(),
+            Recipient::Adults => all
+                .iter()
+                .filter(|m| m.role != Role::Child)
+                .map(|m| m.name.clone())
+                .collect(),
+            Recipient::Everyone => all.iter().map(|m| m.name.clone()).collect(),
+            Recipient::Named(t) => {
+                let ctx = self.context(&[]);
+                let name = self.fs.templates.render(t, &ctx)?;
+                match self.fs.household.member(name.trim()) {
+                    Some(m) => vec![m.name.clone()],
+                    None => return Err(StepError(format!("no member named `{}`", name.trim()))),
+                }
+            }
+        })
+    }
+
+    // ---- template context ----------------------------------------------------------
+
+    /// The template context. `lists`/`records` are converted once per data version.
+    fn context(&mut self, extra: &[(&str, Value)]) -> Value {
+        if self.data_value.is_none() {
+            self.data_value = Some(data_values(self.fs, &self.data, self.member));
+        }
+        let (lists, records) = self.data_value.clone().unwrap_or_default();
+        let tz = self.member.timezone;
+        let local_now = self.now.with_timezone(&tz);
+        let frame = self.state.frames.last();
+        let empty = Values::new();
+        let mut pairs: Vec<(&str, Value)> = vec![
+            (
+                "member",
+                to_value(MemberView {
+                    name: &self.member.name,
+                    role: self.member.role.as_str(),
+                    timezone: tz.name(),
+                    language: &self.member.language,
+                }),
+            ),
+            ("members", members_value(self.fs)),
+            ("slots", to_value(frame.map_or(&empty, |f| &f.slots))),
+            ("vars", to_value(frame.map_or(&empty, |f| &f.vars))),
+            ("captures", to_value(&self.captures)),
+            ("lists", lists),
+            ("records", records),
+            ("now", Value::from(local_now.to_rfc3339())),
+            ("today", Value::from(local_now.format("%Y-%m-%d").to_string())),
+            (
+                "household",
+                to_value(serde_json::json!({
+                    "name": self.fs.household.name,
+                    "timezone": self.fs.household.timezone.name(),
+                })),
+            ),
+            (
+                "flow",
+                to_value(serde_json::json!({ "id": frame.map(|f| f.flow.as_str()) })),
+            ),
+        ];
+        let message = match self.message {
+            Some(m) => {
+                let mut v = serde_json::json!({
+                    "id": m.id,
+                    "kind": m.kind().as_str(),
+                    "text": m.text.as_deref().unwrap_or_default(),
+                    "reply_id": m.reply_id,
+                    "reply_title": m.reply_title,
+                });
+                if let serde_json::Value::Object(o) = &mut v {
+                    for (k, x) in &m.extra {
+                        o.entry(k.clone()).or_insert_with(|| x.clone());
+                    }
+                }
+                to_value(v)
+            }
+            // Schedules and timers have no message; an empty one keeps templates simple.
+            None => to_value(serde_json::json!({ "kind": "none", "text": "" })),
+        };
+        pairs.push(("message", message));
+        let flows_value = self
+            .flows_value
+            .get_or_insert_with(|| flows_value(self.fs, &self.member.language))
+            .clone();
+        pairs.push(("flows", flows_value));
+        if !self.event_value.is_undefined() {
+            pairs.push(("event", self.event_value.clone()));
+        }
+        pairs.extend(extra.iter().cloned());
+        Value::from_pairs(pairs)
+    }
+}
+
+/// What a step tells the run loop.
+enum Flowing {
+    /// Follow the step's `next`.
+    Next,
+    /// Go to this target.
+    Jump(Target),
+    /// The frame stack changed (call/goto); continue with the new top.
+    Continue,
+    /// Waiting for the member.
+    Wait,
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn captures_of(re: &regex::Regex, text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(c) = re.captures(text) {
+        for name in re.capture_names().flatten() {
+            if let Some(v) = c.name(name) {
+                out.insert(name.to_owned(), v.as_str().trim().to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn describe_match(t: &RoutedTrigger, m: &InboundMessage) -> String {
+    match &t.matcher {
+        Matcher::Keywords(_) => "keyword".to_owned(),
+        Matcher::Regex(re) => format!("regex `{}`", re.as_str()),
+        Matcher::Reply(_) => format!("reply id `{}`", m.reply_id.as_deref().unwrap_or_default()),
+        Matcher::Kind(k) => format!("message kind `{}`", k.as_str()),
+        Matcher::Fallback => "fallback".to_owned(),
+    }
+}
+
+fn yes_no(n: &str) -> Option<bool> {
+    const YES: &[&str] = &[
+        "yes",
+        "y",
+        "yeah",
+        "yep",
+        "yup",
+        "ok",
+        "okay",
+        "sure",
+        "ja",
+        "jawohl",
+        "yes please",
+        "oui",
+        "si",
+        "true",
+        "1",
+    ];
+    const NO: &[&str] = &[
+        "no",
+        "n",
+        "nope",
+        "nah",
+        "nee",
+        "nein",
+        "non",
+        "no thanks",
+        "false",
+        "0",
+    ];
+    if YES.contains(&n) {
+        Some(true)
+    } else if NO.contains(&n) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn record_json(r: &Record, member: &Member) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in &r.fields {
+        m.insert(k.clone(), v.clone());
+    }
+    m.insert("id".to_owned(), serde_json::Value::String(r.id.clone()));
+    m.insert("created_by".to_owned(), serde_json::Value::String(r.created_by.clone()));
+    m.insert(
+        "created_at".to_owned(),
+        serde_json::Value::String(r.created_at.with_timezone(&member.timezone).to_rfc3339()),
+    );
+    serde_json::Value::Object(m)
+}
+
+fn data_values(fs: &FlowSet, data: &HouseholdData, member: &Member) -> (Value, Value) {
+    // Declared lists and collections always exist in templates, even when empty.
+    let mut lists: BTreeMap<&str, Vec<ItemView<'_>>> =
+        fs.household.lists.iter().map(|l| (l.as_str(), Vec::new())).collect();
+    let mut records: BTreeMap<&str, Vec<serde_json::Value>> = fs
+        .household
+        .collections
+        .keys()
+        .map(|c| (c.as_str(), Vec::new()))
+        .collect();
+    lists.extend(data.lists.iter().map(|(name, items)| {
+        let v = items
+            .iter()
+            .map(|i| ItemView {
+                name: &i.name,
+                qty: i.qty,
+                added_by: &i.added_by,
+                added_at: i.added_at.with_timezone(&member.timezone).to_rfc3339(),
+            })
+            .collect();
+        (name.as_str(), v)
+    }));
+    records.extend(
+        data.records
+            .iter()
+            .map(|(name, recs)| (name.as_str(), recs.iter().map(|r| record_json(r, member)).collect())),
+    );
+    (to_value(lists), to_value(records))
+}
+
+fn members_value(fs: &FlowSet) -> Value {
+    let v: Vec<serde_json::Value> = fs
+        .household
+        .members
+        .iter()
+        .map(|m| serde_json::json!({ "name": m.name, "role": m.role.as_str() }))
+        .collect();
+    to_value(v)
+}
+
+/// `flows` in templates: every visible flow's id and description, in the member's
+/// language (descriptions are rendered with an empty context).
+fn flows_value(fs: &FlowSet, language: &str) -> Value {
+    let ctx = Value::from_pairs(std::iter::empty::<(&str, Value)>());
+    let v: Vec<serde_json::Value> = fs
+        .flows
+        .iter()
+        .filter(|f| !f.hidden)
+        .filter_map(|f| {
+            let d = f.description.as_ref()?;
+            let text = fs
+                .templates
+                .render(d.pick(language, &fs.household.language), &ctx)
+                .ok()?;
+            Some(serde_json::json!({ "id": f.id, "description": text }))
+        })
+        .collect();
+    to_value(v)
+}
+
+/// Any serialisable value as a template value.
+fn to_value<T: Serialize>(v: T) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}

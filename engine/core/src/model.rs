@@ -1,0 +1,853 @@
+//! The YAML model: what admins write in `flows/*.yaml` and `household.yaml`.
+//!
+//! These types mirror the files one to one and carry source positions (`Sp<T>`) where a
+//! later semantic check may need to point at them. They are deliberately "loose" (many
+//! `Option`s instead of enums) so that a typo or a missing key becomes a precise
+//! diagnostic from the checker instead of an opaque serde error. The checker
+//! (`crate::check`) turns them into the compiled, validated `crate::flow` types.
+//!
+//! The same types generate the JSON Schema in `schema/` (editor support), so every
+//! field's doc comment is also the hover text an admin sees.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// A line and column in a source file, 1-based. `0` means "unknown".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Pos {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub col: u32,
+}
+
+/// A value together with where it was written.
+#[derive(Clone, Debug, Default)]
+pub struct Sp<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written (the start of the YAML node).
+    pub pos: Pos,
+}
+
+impl<T> Sp<T> {
+    /// A value with no known position (used for built-in defaults).
+    pub fn unplaced(value: T) -> Self {
+        Sp {
+            value,
+            pos: Pos::default(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Sp<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // serde-saphyr recognises its own `Spanned` and fills in the location; we copy
+        // it into our own type so that the rest of the core does not depend on it.
+        let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        let loc = s.referenced;
+        Ok(Sp {
+            value: s.value,
+            pos: Pos {
+                line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
+                col: u32::try_from(loc.column()).unwrap_or(u32::MAX),
+            },
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Sp<T> {
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
+
+/// Text shown to a member: one string, or one string per language code (`en`, `nl`, `de`).
+///
+/// The member's language is chosen, then the household's, then the first one written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Text {
+    /// The same text for every language.
+    One(String),
+    /// Language code → text.
+    PerLanguage(BTreeMap<String, String>),
+}
+
+impl JsonSchema for Text {
+    fn schema_name() -> Cow<'static, str> {
+        "Text".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A minijinja template, or a map of language code to template (e.g. `en:`, `nl:`).",
+            "anyOf": [
+                { "type": "string" },
+                { "type": "object", "additionalProperties": { "type": "string" } }
+            ]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a text, or a map of language code to text")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text::One(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text::One(v))
+            }
+            // Numbers and booleans are accepted as text ("send: 42") rather than rejected.
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text::One(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text::One(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text::One(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text::One(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text, A::Error> {
+                let m = BTreeMap::<String, String>::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Text::PerLanguage(m))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Implements `Deserialize` for a struct that may also be written as a single string
+/// (the string fills the named field), keeping serde-saphyr's positions for nested values.
+macro_rules! string_or_struct {
+    ($ty:ident, $shadow:ident, $field:ident, $expecting:literal) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                        Ok($ty {
+                            $field: Some(Sp::unplaced(v.to_owned().into())),
+                            ..Default::default()
+                        })
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$ty, A::Error> {
+                        let s = $shadow::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                        Ok(s.into())
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+    };
+}
+
+/// A list that may be written as one bare value: `keywords: list` or `keywords: [list, shopping]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct OneOrMany(pub Vec<String>);
+
+impl JsonSchema for OneOrMany {
+    fn schema_name() -> Cow<'static, str> {
+        "OneOrMany".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_owned()]))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_string()]))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<ScalarString>()? {
+                    out.push(s.0);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A scalar read as a string (so `keywords: [yes, 1]` works without quoting).
+struct ScalarString(String);
+
+impl<'de> Deserialize<'de> for ScalarString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Text::deserialize(d).and_then(|t| match t {
+            Text::One(s) => Ok(ScalarString(s)),
+            Text::PerLanguage(_) => Err(de::Error::custom("expected a string, found a map")),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// household.yaml
+// ---------------------------------------------------------------------------------------
+
+/// `household.yaml`: who lives here, where, and what Alfred may send proactively.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdFile {
+    /// The household itself.
+    pub household: HouseholdInfo,
+    /// Family members. Only members can talk to Alfred.
+    #[serde(default)]
+    pub members: Vec<MemberDef>,
+    /// WhatsApp message templates approved by Meta, needed for proactive messages
+    /// outside the 24-hour window. Sends of templates are checked against these.
+    #[serde(default)]
+    pub templates: Vec<TemplateDef>,
+    /// Named lists (e.g. `shopping`). Each item remembers who added it and when.
+    #[serde(default)]
+    pub lists: Vec<Sp<String>>,
+    /// Named record collections (e.g. `chores`) and their fields.
+    #[serde(default)]
+    pub collections: BTreeMap<String, CollectionDef>,
+    /// Words that cancel whatever Alfred is asking, in any flow. Default: `cancel`, `stop`.
+    pub cancel_words: Option<Sp<OneOrMany>>,
+    /// What Alfred says after a cancel.
+    pub cancel_reply: Option<Sp<Text>>,
+}
+
+/// Name, time zone and language of the household.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdInfo {
+    /// Display name, e.g. "The Jansens".
+    pub name: String,
+    /// IANA time zone, e.g. `Europe/Amsterdam`.
+    pub timezone: Sp<String>,
+    /// Default language code, e.g. `en`.
+    #[serde(default = "default_language")]
+    pub language: String,
+}
+
+fn default_language() -> String {
+    "en".to_owned()
+}
+
+/// A member's role: what they may do.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// May change the household and everyone's data.
+    Admin,
+    /// A grown-up member.
+    Adult,
+    /// A child: may only act on their own things where flows say so.
+    Child,
+}
+
+impl Role {
+    /// The lowercase name used in templates and files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Adult => "adult",
+            Role::Child => "child",
+        }
+    }
+}
+
+/// One family member.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberDef {
+    /// The name Alfred uses (unique in the household).
+    pub name: Sp<String>,
+    /// Phone number in E.164, e.g. `+31612345678`.
+    pub phone: Option<Sp<String>>,
+    /// WhatsApp business-scoped user id (`CC.<digits>`), for members without a known phone.
+    pub user_id: Option<Sp<String>>,
+    /// Role; default `adult`.
+    #[serde(default = "default_role")]
+    pub role: Role,
+    /// IANA time zone, when it differs from the household's.
+    pub timezone: Option<Sp<String>>,
+    /// Language code, when it differs from the household's.
+    pub language: Option<String>,
+}
+
+fn default_role() -> Role {
+    Role::Adult
+}
+
+/// An approved WhatsApp template.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDef {
+    /// Template name as approved by Meta.
+    pub name: Sp<String>,
+    /// Language code as approved, e.g. `en_US`.
+    pub language: String,
+    /// Category (`utility`, `marketing`, `authentication`); informational.
+    pub category: Option<String>,
+    /// Body parameters in order, with their types.
+    #[serde(default)]
+    pub parameters: Vec<TemplateParamDef>,
+}
+
+/// One template body parameter.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateParamDef {
+    /// Parameter name (for named-parameter templates and for readability).
+    pub name: String,
+    /// Type; default `text`.
+    #[serde(rename = "type", default)]
+    pub kind: TemplateParamType,
+}
+
+/// The type of a template parameter.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateParamType {
+    /// Free text (at most 1024 characters, no newlines or tabs, at most 4 spaces in a row).
+    #[default]
+    Text,
+    /// A number.
+    Number,
+    /// A date/time (sent as text in the household's format).
+    DateTime,
+}
+
+/// A record collection's shape.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionDef {
+    /// Field names that records in this collection may have.
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Flow files
+// ---------------------------------------------------------------------------------------
+
+/// One flow: triggers that start it and the steps it runs.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowFile {
+    /// Unique id of the flow, e.g. `groceries`.
+    pub id: Sp<String>,
+    /// What this flow does, in one line; `help` lists it.
+    pub description: Option<Text>,
+    /// Default priority of this flow's triggers (higher wins). Default 0.
+    #[serde(default)]
+    pub priority: i32,
+    /// Whether this flow may run while another flow waits for an answer; afterwards the
+    /// waiting question is asked again. Default false.
+    #[serde(default)]
+    pub interruptible: bool,
+    /// Idle expiry of a conversation in this flow (e.g. `30m`); default `1h`.
+    pub expires_after: Option<Sp<String>>,
+    /// Hide from the generated help.
+    #[serde(default)]
+    pub hidden: bool,
+    /// What starts the flow.
+    #[serde(default)]
+    pub triggers: Vec<TriggerDef>,
+    /// The steps, run in order unless `next` says otherwise.
+    pub steps: Sp<Vec<StepDef>>,
+}
+
+/// A message kind that a trigger can match.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Plain text.
+    Text,
+    /// A tap on an interactive reply button, list row, or template quick-reply.
+    Reply,
+    /// A photo.
+    Image,
+    /// A voice note or audio file.
+    Audio,
+    /// A video.
+    Video,
+    /// A document (PDF, …).
+    Document,
+    /// A sticker.
+    Sticker,
+    /// A shared location.
+    Location,
+    /// A shared contact card.
+    Contacts,
+    /// A reaction to a message.
+    Reaction,
+    /// Something WhatsApp could not deliver as content (unsupported or unknown type).
+    Unsupported,
+}
+
+impl MessageKind {
+    /// The snake_case name used in files and templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Reply => "reply",
+            MessageKind::Image => "image",
+            MessageKind::Audio => "audio",
+            MessageKind::Video => "video",
+            MessageKind::Document => "document",
+            MessageKind::Sticker => "sticker",
+            MessageKind::Location => "location",
+            MessageKind::Contacts => "contacts",
+            MessageKind::Reaction => "reaction",
+            MessageKind::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Who a schedule runs for.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// Once per member (each in their own conversation).
+    #[default]
+    EachMember,
+    /// Once per admin.
+    Admins,
+    /// Once per adult or admin.
+    Adults,
+}
+
+/// What a trigger matches. Exactly one of `keywords`, `regex`, `reply`, `kind`,
+/// `schedule` or `fallback` must be given.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerDef {
+    /// Whole-message keywords, matched ignoring case, accents and punctuation.
+    pub keywords: Option<Sp<OneOrMany>>,
+    /// A regular expression (case-insensitive) over the trimmed text; named groups
+    /// become `captures.<name>`.
+    pub regex: Option<Sp<String>>,
+    /// Interactive reply ids (button or list row) or template quick-reply payloads.
+    pub reply: Option<Sp<OneOrMany>>,
+    /// A message kind (image, audio, location, …).
+    pub kind: Option<Sp<MessageKind>>,
+    /// A cron schedule (5 fields) in an IANA time zone.
+    pub schedule: Option<ScheduleDef>,
+    /// Matches any text that no other trigger matched.
+    pub fallback: Option<Sp<bool>>,
+    /// Priority; higher is tried first. Default: the flow's priority.
+    pub priority: Option<i32>,
+    /// Step to start at; default the first step.
+    pub start: Option<Sp<String>>,
+    /// An extra condition (minijinja expression) that must hold.
+    pub when: Option<Sp<String>>,
+    /// Roles allowed to use this trigger; default everyone.
+    pub roles: Option<Vec<Role>>,
+}
+
+/// A cron schedule.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleDef {
+    /// Cron expression: minute hour day-of-month month day-of-week (seconds optional first).
+    pub cron: Sp<String>,
+    /// IANA time zone; default the household's.
+    pub timezone: Option<Sp<String>>,
+    /// Who it runs for; default each member.
+    #[serde(rename = "for", default)]
+    pub audience: Audience,
+}
+
+/// One step. Exactly one action key (`send`, `ask`, `set`, `switch`, `call`, `goto`,
+/// `end`, a list/record/timer action) may be given; a step with only `next` is a jump.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    /// Step id, unique in the flow. Default `step<N>` (1-based position).
+    pub id: Option<Sp<String>>,
+    /// Send a message.
+    pub send: Option<Sp<SendDef>>,
+    /// Ask a question and collect the answer into a slot.
+    pub ask: Option<Sp<AskDef>>,
+    /// Set variables: name → minijinja expression.
+    pub set: Option<Sp<BTreeMap<String, Sp<String>>>>,
+    /// Branch on a value.
+    pub switch: Option<Sp<SwitchDef>>,
+    /// Run another flow, then continue here with `next`.
+    pub call: Option<Sp<String>>,
+    /// Continue in another flow (no return).
+    pub goto: Option<Sp<String>>,
+    /// End the flow (and the conversation, unless it returns to a caller).
+    pub end: Option<Sp<bool>>,
+    /// Add items to a list; items are parsed from text like "milk, eggs and 2 bread".
+    pub list_add: Option<Sp<ListItemsDef>>,
+    /// Remove items from a list (same parsing).
+    pub list_remove: Option<Sp<ListItemsDef>>,
+    /// Remove every item from a list.
+    pub list_clear: Option<Sp<String>>,
+    /// Create a record.
+    pub record_create: Option<Sp<RecordWriteDef>>,
+    /// Update records selected by `id` or `where`.
+    pub record_update: Option<Sp<RecordWriteDef>>,
+    /// Delete records selected by `id` or `where`.
+    pub record_delete: Option<Sp<RecordSelectDef>>,
+    /// Query records into a variable.
+    pub record_query: Option<Sp<RecordSelectDef>>,
+    /// Start (or restart) a durable timer.
+    pub timer_start: Option<Sp<TimerStartDef>>,
+    /// Cancel a timer by id.
+    pub timer_cancel: Option<Sp<String>>,
+    /// Where to go next: a step id, `end`, or a list of `{if, then}` with a final `{else}`.
+    pub next: Option<Sp<NextDef>>,
+}
+
+/// `next:` — a step id, or conditional branches.
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(untagged)]
+pub enum NextDef {
+    /// Go to this step (or `end`).
+    Step(String),
+    /// The first branch whose `if` holds; a final `else` is required.
+    Branches(Vec<BranchDef>),
+}
+
+impl<'de> Deserialize<'de> for NextDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NextDef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a step id, or a list of `- if: … then: …` with a final `- else: …`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NextDef, E> {
+                Ok(NextDef::Step(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<NextDef, A::Error> {
+                Vec::<BranchDef>::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(NextDef::Branches)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One conditional branch of `next`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BranchDef {
+    /// Condition (minijinja expression).
+    #[serde(rename = "if")]
+    pub cond: Option<Sp<String>>,
+    /// Step to go to when the condition holds.
+    pub then: Option<Sp<String>>,
+    /// Step to go to when no condition above held.
+    #[serde(rename = "else")]
+    pub otherwise: Option<Sp<String>>,
+}
+
+/// `switch:` — go to the step of the first case equal to the value.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchDef {
+    /// The value to compare (minijinja expression).
+    pub on: Sp<String>,
+    /// Value → step id.
+    pub cases: BTreeMap<String, Sp<String>>,
+    /// Step when no case matched (required).
+    pub default: Option<Sp<String>>,
+}
+
+/// A reply button.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonDef {
+    /// Reply id (what a tap sends back); default the title.
+    pub id: Option<Sp<String>>,
+    /// Title on the button (at most 20 characters).
+    pub title: Sp<Text>,
+}
+
+/// An interactive list message.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListMenuDef {
+    /// Label of the button that opens the list (at most 20 characters).
+    pub button: Sp<Text>,
+    /// Sections (at most 10 rows in total).
+    pub sections: Sp<Vec<SectionDef>>,
+}
+
+/// One section of a list message.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SectionDef {
+    /// Section title (at most 24 characters; required with more than one section).
+    pub title: Option<Sp<Text>>,
+    /// Rows.
+    pub rows: Vec<RowDef>,
+}
+
+/// One row of a list message.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RowDef {
+    /// Reply id; default the title.
+    pub id: Option<Sp<String>>,
+    /// Row title (at most 24 characters).
+    pub title: Sp<Text>,
+    /// Row description (at most 72 characters).
+    pub description: Option<Sp<Text>>,
+}
+
+/// Buttons (or list rows) generated from data: one per item of `each`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsFromDef {
+    /// Expression giving a list, e.g. `vars.matches`.
+    pub each: Sp<String>,
+    /// Template for the reply id; `item` is the element.
+    pub id: Sp<String>,
+    /// Template for the title; `item` is the element.
+    pub title: Sp<String>,
+}
+
+/// A template send: an approved WhatsApp template with parameters.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSendDef {
+    /// Template name (declared in household.yaml).
+    pub name: Sp<String>,
+    /// Parameter values (templates), in the declared order.
+    #[serde(default)]
+    pub params: Sp<Vec<Sp<String>>>,
+}
+
+/// `send:` — a message. Written as a plain string for text.
+#[derive(Clone, Debug, Default, JsonSchema)]
+pub struct SendDef {
+    /// Body text (at most 4096 characters; 1024 with buttons).
+    pub text: Option<Sp<Text>>,
+    /// Up to 3 reply buttons.
+    pub buttons: Option<Sp<Vec<ButtonDef>>>,
+    /// Reply buttons generated from data.
+    pub buttons_from: Option<OptionsFromDef>,
+    /// An interactive list.
+    pub list: Option<ListMenuDef>,
+    /// An approved template.
+    pub template: Option<TemplateSendDef>,
+    /// Footer under the body (at most 60 characters).
+    pub footer: Option<Sp<Text>>,
+    /// Recipient: default the current member; a member name (template), or
+    /// `others`, `admins`, `adults`, `everyone`.
+    pub to: Option<Sp<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendShadow {
+    text: Option<Sp<Text>>,
+    buttons: Option<Sp<Vec<ButtonDef>>>,
+    buttons_from: Option<OptionsFromDef>,
+    list: Option<ListMenuDef>,
+    template: Option<TemplateSendDef>,
+    footer: Option<Sp<Text>>,
+    to: Option<Sp<String>>,
+}
+
+impl From<SendShadow> for SendDef {
+    fn from(s: SendShadow) -> Self {
+        SendDef {
+            text: s.text,
+            buttons: s.buttons,
+            buttons_from: s.buttons_from,
+            list: s.list,
+            template: s.template,
+            footer: s.footer,
+            to: s.to,
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text::One(s)
+    }
+}
+
+string_or_struct!(
+    SendDef,
+    SendShadow,
+    text,
+    "a text, or a map with `text`, `buttons`, `list`, `template`, `to`"
+);
+
+/// How an `ask` answer is validated. Give at most one.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateDef {
+    /// One of these values (matched ignoring case and accents).
+    pub choice: Option<Sp<OneOrMany>>,
+    /// A regular expression the answer must match (named groups are kept in `slots`).
+    pub regex: Option<Sp<String>>,
+    /// A number, optionally within bounds.
+    pub number: Option<NumberRange>,
+    /// A date/time such as "tomorrow 18:00" or "in 20 minutes", in the member's time zone.
+    pub datetime: Option<bool>,
+    /// A duration such as "20m" or "2 hours".
+    pub duration: Option<bool>,
+    /// The name of a household member.
+    pub member: Option<bool>,
+    /// Yes or no (yes, y, ja, ok, sure / no, n, nee, nein).
+    pub yes_no: Option<bool>,
+}
+
+/// Bounds for a number answer.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NumberRange {
+    /// Smallest accepted value.
+    pub min: Option<f64>,
+    /// Largest accepted value.
+    pub max: Option<f64>,
+}
+
+/// `ask:` — a question whose answer fills `slots.<slot>`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AskDef {
+    /// Slot name that receives the answer.
+    pub slot: Sp<String>,
+    /// The question.
+    pub prompt: Sp<Text>,
+    /// Up to 3 reply buttons; without `validate`, the answer must be one of them.
+    pub buttons: Option<Sp<Vec<ButtonDef>>>,
+    /// Reply buttons generated from data.
+    pub buttons_from: Option<OptionsFromDef>,
+    /// An interactive list to pick from; without `validate`, the answer must be a row.
+    pub list: Option<ListMenuDef>,
+    /// How to validate the answer.
+    pub validate: Option<Sp<ValidateDef>>,
+    /// Said when the answer is not valid, before asking again. Default: a hint from the validator.
+    pub reprompt: Option<Sp<Text>>,
+    /// How many answers are tried before giving up; default 3.
+    pub max_attempts: Option<Sp<u32>>,
+    /// Step after the last failed attempt; default: say so and end.
+    pub on_fail: Option<Sp<String>>,
+    /// Idle timeout (e.g. `10m`) after which `on_timeout` runs.
+    pub timeout: Option<Sp<String>>,
+    /// Step to run when the timeout passes (required with `timeout`).
+    pub on_timeout: Option<Sp<String>>,
+}
+
+/// Items for `list_add` / `list_remove`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListItemsDef {
+    /// List name (declared in household.yaml).
+    pub list: Sp<String>,
+    /// Template giving the items text, e.g. `"{{ captures.items }}"`.
+    pub items: Sp<String>,
+}
+
+/// Create or update records.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordWriteDef {
+    /// Collection name.
+    pub collection: Sp<String>,
+    /// Record id (template), for updates.
+    pub id: Option<Sp<String>>,
+    /// Condition per record (expression with `record`), for updates.
+    #[serde(rename = "where")]
+    pub filter: Option<Sp<String>>,
+    /// Field → minijinja expression.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Sp<String>>,
+    /// Variable that receives the created/updated record(s).
+    #[serde(rename = "as")]
+    pub into: Option<String>,
+}
+
+/// Select records (delete or query).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSelectDef {
+    /// Collection name.
+    pub collection: Sp<String>,
+    /// Record id (template).
+    pub id: Option<Sp<String>>,
+    /// Condition per record (expression with `record`).
+    #[serde(rename = "where")]
+    pub filter: Option<Sp<String>>,
+    /// Variable that receives the selected records (a list).
+    #[serde(rename = "as")]
+    pub into: Option<String>,
+}
+
+/// Start a durable timer that later runs a flow step for a member.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimerStartDef {
+    /// Timer id (template); starting a timer with an existing id replaces it.
+    pub id: Sp<String>,
+    /// When: a date/time (template giving RFC 3339, or text like "tomorrow 18:00").
+    pub at: Option<Sp<String>>,
+    /// Or after a duration (template, e.g. `20m`).
+    pub after: Option<Sp<String>>,
+    /// Flow to run when it fires; default this flow.
+    pub flow: Option<Sp<String>>,
+    /// Step to start at; default the flow's first step.
+    pub step: Option<Sp<String>>,
+    /// Member it fires for (template giving a name); default the current member.
+    #[serde(rename = "for")]
+    pub member: Option<Sp<String>>,
+    /// Values (templates) passed to the fired flow as `vars`.
+    #[serde(default)]
+    pub data: BTreeMap<String, Sp<String>>,
+}

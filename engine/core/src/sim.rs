@@ -1,0 +1,158 @@
+//! A whole household on a virtual clock: conversation states, data, timers and
+//! schedules, all in memory. `alfred test` and `alfred shell` run on it, so both behave
+//! exactly like the service minus the I/O: the same `handle`, the same effects.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use crate::data::HouseholdData;
+use crate::engine::handle;
+use crate::event::{ConversationState, Effect, Event, EventKind, InboundMessage, Outbound, TimerSpec, Trace};
+use crate::flow::FlowSet;
+
+/// Upper bound of events one `advance_to` may fire, so a timer that re-arms itself at
+/// the same instant cannot spin forever.
+const MAX_EVENTS_PER_ADVANCE: usize = 10_000;
+
+/// Something the simulator produced, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Produced {
+    /// A message to a member.
+    Message(Outbound),
+    /// A flow error (the conversation was reset).
+    Error(String),
+}
+
+/// An in-memory household.
+#[derive(Debug)]
+pub struct Simulator<'a> {
+    /// The flows.
+    pub flows: &'a FlowSet,
+    /// Virtual now.
+    pub now: DateTime<Utc>,
+    /// Household data.
+    pub data: HouseholdData,
+    /// Conversation state per member.
+    pub states: BTreeMap<String, ConversationState>,
+    /// Pending timers by id (ids are unique per household).
+    pub timers: BTreeMap<String, TimerSpec>,
+    /// Trace of the last event, per member.
+    pub last_trace: Vec<(String, Trace)>,
+    /// Last instant each schedule was checked up to.
+    schedule_cursor: HashMap<(usize, usize), DateTime<Utc>>,
+}
+
+impl<'a> Simulator<'a> {
+    /// A simulator starting at `now` with `data`.
+    pub fn new(flows: &'a FlowSet, now: DateTime<Utc>, data: HouseholdData) -> Self {
+        let schedule_cursor = flows.schedules().map(|(f, t, _)| ((f, t), now)).collect();
+        Simulator {
+            flows,
+            now,
+            data,
+            states: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            last_trace: Vec::new(),
+            schedule_cursor,
+        }
+    }
+
+    /// A member sends a message; returns what Alfred produced.
+    pub fn send(&mut self, member: &str, msg: InboundMessage) -> Vec<Produced> {
+        self.last_trace.clear();
+        self.dispatch(Event {
+            member: member.to_owned(),
+            kind: EventKind::Message(msg),
+        })
+    }
+
+    /// Moves the clock to `to`, firing due timers and schedule slots in time order.
+    pub fn advance_to(&mut self, to: DateTime<Utc>) -> Vec<Produced> {
+        self.last_trace.clear();
+        let mut out = Vec::new();
+        for _ in 0..MAX_EVENTS_PER_ADVANCE {
+            let next_timer = self
+                .timers
+                .iter()
+                .filter(|(_, t)| t.fire_at <= to)
+                .min_by_key(|(k, t)| (t.fire_at, (*k).clone()))
+                .map(|(k, t)| (k.clone(), t.fire_at));
+            let next_slot = self
+                .flows
+                .schedules()
+                .filter_map(|(f, t, s)| {
+                    let cursor = self.schedule_cursor.get(&(f, t)).copied().unwrap_or(self.now);
+                    let slot = s.cron.next_after(cursor)?;
+                    (slot <= to).then_some((slot, f, t))
+                })
+                .min();
+            match (next_timer, next_slot) {
+                (Some((key, at)), slot) if slot.is_none_or(|(s, _, _)| at <= s) => {
+                    let Some(timer) = self.timers.remove(&key) else { break };
+                    self.now = self.now.max(at);
+                    out.extend(self.dispatch(Event {
+                        member: timer.member,
+                        kind: EventKind::Timer(timer.fired),
+                    }));
+                }
+                (_, Some((slot, f, t))) => {
+                    self.schedule_cursor.insert((f, t), slot);
+                    self.now = self.now.max(slot);
+                    let flow = &self.flows.flows[f];
+                    let audience = flow
+                        .schedules
+                        .iter()
+                        .find(|(ti, _)| *ti == t)
+                        .map(|(_, s)| s.audience)
+                        .unwrap_or_default();
+                    let members: Vec<String> = self
+                        .flows
+                        .schedule_audience(audience)
+                        .iter()
+                        .map(|m| m.name.clone())
+                        .collect();
+                    for m in members {
+                        let kind = EventKind::Schedule {
+                            flow: flow.id.clone(),
+                            trigger: t,
+                            slot,
+                        };
+                        out.extend(self.dispatch(Event { member: m, kind }));
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(to);
+        out
+    }
+
+    fn dispatch(&mut self, event: Event) -> Vec<Produced> {
+        let member = event.member.clone();
+        let state = self.states.get(&member).cloned().unwrap_or_default();
+        let outcome = handle(self.flows, &state, &event, &self.data, self.now);
+        let mut out = Vec::new();
+        for e in outcome.effects {
+            match e {
+                Effect::Send(o) => out.push(Produced::Message(o)),
+                Effect::Data(c) => self.data.apply(&c),
+                Effect::StartTimer(t) => {
+                    self.timers.insert(t.id.clone(), t);
+                }
+                Effect::CancelTimer { id } => {
+                    self.timers.remove(&id);
+                }
+                Effect::Error { flow, step, message } => out.push(Produced::Error(format!(
+                    "{}{}: {message}",
+                    flow.unwrap_or_default(),
+                    step.map(|s| format!(".{s}")).unwrap_or_default()
+                ))),
+            }
+        }
+        self.last_trace
+            .extend(outcome.trace.into_iter().map(|t| (member.clone(), t)));
+        self.states.insert(member, outcome.state);
+        out
+    }
+}

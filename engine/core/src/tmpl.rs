@@ -1,0 +1,237 @@
+//! Templates and expressions (minijinja, strict undefined).
+//!
+//! Every template and expression in a flow set is compiled once, at load, into one
+//! environment; the engine only renders. Text a member typed only ever reaches a
+//! template as a *value* in the context, never as template source, so "{{ 7*7 }}" typed
+//! on WhatsApp stays "{{ 7*7 }}".
+
+use std::collections::HashSet;
+
+use minijinja::value::Value;
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+
+/// A compiled text template. Text without template syntax is kept literal, so that the
+/// common case ("OK, cancelled.") costs nothing to "render".
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tpl {
+    /// No template syntax: used as is.
+    Lit(String),
+    /// Name of the compiled template in the environment.
+    Jinja(String),
+}
+
+/// A compiled expression (a condition or a value).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    name: String,
+}
+
+/// Work budget per render: bounds template loops so a flow can never hang the engine.
+const FUEL: u64 = 200_000;
+
+/// The set of compiled templates of one flow set.
+pub struct Templates {
+    env: Environment<'static>,
+    next: usize,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").field("count", &self.next).finish()
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn has_syntax(src: &str) -> bool {
+    src.contains("{{") || src.contains("{%") || src.contains("{#")
+}
+
+impl Templates {
+    /// An empty environment with Alfred's filters.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(64);
+        env.add_filter("join_and", join_and);
+        env.add_filter("datefmt", datefmt);
+        env.add_filter("plural", plural);
+        Templates { env, next: 0 }
+    }
+
+    /// Compiles a text template.
+    pub fn add(&mut self, src: &str) -> Result<Tpl, Error> {
+        if !has_syntax(src) {
+            return Ok(Tpl::Lit(src.to_owned()));
+        }
+        let name = format!("t{}", self.next);
+        self.next += 1;
+        self.env.add_template_owned(name.clone(), src.to_owned())?;
+        Ok(Tpl::Jinja(name))
+    }
+
+    /// Compiles an expression. It is stored as a template that renders the value as
+    /// JSON, so `eval` gives back typed values (numbers, lists, maps).
+    pub fn add_expr(&mut self, src: &str) -> Result<Expr, Error> {
+        // Reject block/comment delimiters: an expression must stay one expression.
+        if has_syntax(src) || src.contains("}}") || src.contains("%}") {
+            return Err(Error::new(
+                ErrorKind::SyntaxError,
+                "an expression is written without {{ }} (e.g. `vars.count > 2`)",
+            ));
+        }
+        if src.trim().is_empty() {
+            return Err(Error::new(ErrorKind::SyntaxError, "empty expression"));
+        }
+        let name = format!("e{}", self.next);
+        self.next += 1;
+        self.env
+            .add_template_owned(name.clone(), format!("{{{{ ({src}) | tojson }}}}"))?;
+        Ok(Expr { name })
+    }
+
+    /// Renders a template.
+    pub fn render(&self, t: &Tpl, ctx: &Value) -> Result<String, Error> {
+        match t {
+            Tpl::Lit(s) => Ok(s.clone()),
+            Tpl::Jinja(name) => self.env.get_template(name)?.render(ctx),
+        }
+    }
+
+    /// Evaluates an expression to a JSON value.
+    pub fn eval(&self, e: &Expr, ctx: &Value) -> Result<serde_json::Value, Error> {
+        let json = self.env.get_template(&e.name)?.render(ctx)?;
+        serde_json::from_str(&json).map_err(|err| Error::new(ErrorKind::InvalidOperation, err.to_string()))
+    }
+
+    /// Evaluates a condition with Jinja truthiness.
+    pub fn truthy(&self, e: &Expr, ctx: &Value) -> Result<bool, Error> {
+        Ok(json_truthy(&self.eval(e, ctx)?))
+    }
+
+    /// Variables a template reads (dotted paths, e.g. `slots.item`), for the checker.
+    pub fn variables_of_tpl(&self, t: &Tpl) -> HashSet<String> {
+        match t {
+            Tpl::Lit(_) => HashSet::new(),
+            Tpl::Jinja(name) => self
+                .env
+                .get_template(name)
+                .map(|t| t.undeclared_variables(true))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Variables an expression reads.
+    pub fn variables_of_expr(&self, e: &Expr) -> HashSet<String> {
+        self.env
+            .get_template(&e.name)
+            .map(|t| t.undeclared_variables(true))
+            .unwrap_or_default()
+    }
+}
+
+/// Jinja truthiness of a JSON value.
+pub fn json_truthy(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => false,
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        serde_json::Value::String(s) => !s.is_empty(),
+        serde_json::Value::Array(a) => !a.is_empty(),
+        serde_json::Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// `["a","b","c"] | join_and` → "a, b and c"; `join_and("en")`-style word override.
+fn join_and(items: Vec<Value>, word: Option<String>) -> String {
+    let word = word.unwrap_or_else(|| "and".to_owned());
+    let parts: Vec<String> = items.iter().map(ToString::to_string).collect();
+    match parts.len() {
+        0 => String::new(),
+        1 => parts[0].clone(),
+        n => format!("{} {word} {}", parts[..n - 1].join(", "), parts[n - 1]),
+    }
+}
+
+/// `"2026-03-01T18:00:00+01:00" | datefmt("%a %H:%M")` → "Sun 18:00". Keeps the offset
+/// written in the value, so times show in the member's zone.
+fn datefmt(value: String, fmt: Option<String>) -> Result<String, Error> {
+    let fmt = fmt.unwrap_or_else(|| "%a %d %b %H:%M".to_owned());
+    let dt = chrono::DateTime::parse_from_rfc3339(&value)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("not a date/time: {e}")))?;
+    let mut out = String::new();
+    // chrono panics via Display on an invalid format string; write! reports it instead.
+    use std::fmt::Write as _;
+    write!(
+        out,
+        "{}",
+        dt.format_with_items(chrono::format::StrftimeItems::new(&fmt))
+    )
+    .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("bad date format `{fmt}`")))?;
+    Ok(out)
+}
+
+/// `n | plural("item", "items")` → "1 item" / "3 items".
+fn plural(n: i64, one: String, many: Option<String>) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {}", many.unwrap_or_else(|| format!("{one}s")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn user_text_is_data_not_code() {
+        let mut t = Templates::new();
+        let tpl = t.add("You said: {{ message.text }}").unwrap();
+        let out = t
+            .render(&tpl, &context! { message => context! { text => "{{ 7*7 }}" } })
+            .unwrap();
+        assert_eq!(out, "You said: {{ 7*7 }}");
+    }
+
+    #[test]
+    fn strict_undefined_is_an_error() {
+        let mut t = Templates::new();
+        let tpl = t.add("Hi {{ nmae }}").unwrap();
+        let err = t.render(&tpl, &context! { name => "Anna" }).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UndefinedError);
+    }
+
+    #[test]
+    fn expressions_keep_types() {
+        let mut t = Templates::new();
+        let e = t.add_expr("vars.n + 1").unwrap();
+        let v = t.eval(&e, &context! { vars => context! { n => 2 } }).unwrap();
+        assert_eq!(v, serde_json::json!(3));
+        let c = t.add_expr("vars.n > 5").unwrap();
+        assert!(!t.truthy(&c, &context! { vars => context! { n => 2 } }).unwrap());
+    }
+
+    #[test]
+    fn runaway_loops_run_out_of_fuel() {
+        let mut t = Templates::new();
+        let tpl = t
+            .add("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}")
+            .unwrap();
+        let err = t.render(&tpl, &context! {}).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutOfFuel);
+    }
+
+    #[test]
+    fn filters() {
+        let mut t = Templates::new();
+        let tpl = t.add("{{ ['a','b','c'] | join_and }} / {{ 3 | plural('item') }} / {{ '2026-03-01T18:05:00+01:00' | datefmt('%H:%M') }}").unwrap();
+        assert_eq!(t.render(&tpl, &context! {}).unwrap(), "a, b and c / 3 items / 18:05");
+    }
+}
