@@ -1034,6 +1034,8 @@ impl<'a> Run<'a> {
             }
             Validator::Choice(opts) => match opts.iter().find(|(k, _)| *k == n) {
                 Some((_, v)) => Ok((str_value(v), Vec::new())),
+                // Offered buttons are named by their titles, not their ids.
+                None if !choices.is_empty() => Err(options_hint()),
                 None => {
                     let mut names: Vec<&str> = opts.iter().map(|(_, v)| v.as_str()).collect();
                     names.dedup();
@@ -1420,7 +1422,9 @@ fn captures_of(re: &regex::Regex, text: &str) -> BTreeMap<String, String> {
     if let Some(c) = re.captures(text) {
         for name in re.capture_names().flatten() {
             if let Some(v) = c.name(name) {
-                out.insert(name.to_owned(), v.as_str().trim().to_owned());
+                // "done dishes!" means "dishes": trailing punctuation is tone, not data.
+                let v = v.as_str().trim().trim_end_matches(['.', '!', '?', ',', ';']).trim_end();
+                out.insert(name.to_owned(), v.to_owned());
             }
         }
     }
