@@ -1164,7 +1164,11 @@ fn compile_action(
             w.into.clone(),
             w.pos,
         );
+        // Update expressions may read the record being updated (`record.n + 1`).
+        let saved = cx.extra;
+        cx.extra = &["record"];
         let fields = compile_fields(cx, &w.fields);
+        cx.extra = saved;
         return Action::RecordUpdate { select, fields };
     }
     if let Some(d) = &s.record_delete {

@@ -68,12 +68,13 @@ pub fn handle(
         flows_value: None,
     };
     run.expire_and_migrate();
+    let before = run.state.frames.last().map(|f| (f.flow.clone(), f.step.clone()));
     match &event.kind {
         EventKind::Message(m) => run.on_message(m),
         EventKind::Schedule { flow, trigger, slot } => run.on_schedule(flow, *trigger, *slot),
         EventKind::Timer(t) => run.on_timer(t),
     }
-    run.finish()
+    run.finish(before, matches!(event.kind, EventKind::Message(_)))
 }
 
 /// One `handle` call in progress.
@@ -292,7 +293,17 @@ impl<'a> Run<'a> {
         self.start_flow(fi, si, returns, t.data.clone());
     }
 
-    fn finish(mut self) -> Outcome {
+    fn finish(mut self, idle_before: Option<(String, String)>, refresh: bool) -> Outcome {
+        // Expiry measures the member's silence: a schedule or timer that leaves the
+        // same question waiting must not extend it.
+        let idle_now = self.state.frames.last().map(|f| (f.flow.clone(), f.step.clone()));
+        if !refresh && idle_now.is_some() && idle_now == idle_before {
+            return Outcome {
+                state: self.state,
+                effects: self.effects,
+                trace: self.trace,
+            };
+        }
         self.state.expires_at = self
             .state
             .frames

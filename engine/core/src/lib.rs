@@ -36,3 +36,6 @@ pub mod tmpl;
 
 pub use check::{Checked, SourceFile, load};
 pub use engine::handle;
+
+#[cfg(test)]
+mod engine_tests;

@@ -21,7 +21,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -35,8 +35,8 @@ const MAX_CANDIDATES: usize = 10_000;
 /// The help text appended to every expression error.
 const FIELDS_HELP: &str = "use 5 fields \"minute hour day-of-month month day-of-week\", \
      e.g. \"0 7 * * 1-5\" for 07:00 on weekdays (an optional 6th field in front sets seconds)";
-const FIVE_FIELDS: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
-const SIX_FIELDS: [&str; 6] = ["second", "minute", "hour", "day-of-month", "month", "day-of-week"];
+/// Field names of a 6-field expression; a 5-field one drops the first.
+const FIELD_NAMES: &str = "second minute hour day-of-month month day-of-week";
 
 /// A validated cron schedule in an IANA time zone.
 ///
@@ -71,13 +71,13 @@ impl CronSchedule {
     /// [`CronSchedule::next_after`] returns `None` for it.
     pub fn parse(expr: &str, timezone: &str) -> Result<Self, ScheduleError> {
         let tz = Tz::from_str(timezone.trim()).map_err(|_| {
-            ScheduleError::TimeZone(format!(
-                "\"{timezone}\": use an IANA name such as \"Europe/Amsterdam\" or \"America/New_York\""
-            ))
+            let help = "use an IANA name such as \"Europe/Amsterdam\" or \"America/New_York\"";
+            ScheduleError::TimeZone(format!("\"{timezone}\": {help}"))
         })?;
         let cron = parser()
             .parse(expr)
             .map_err(|err| ScheduleError::Cron(explain(expr, &err)))?;
+        reject_empty_fields(expr, &cron).map_err(ScheduleError::Cron)?;
         // Any pattern that matches at all does so within a 400-year Gregorian cycle.
         let fires = NaiveDate::from_ymd_opt(2000, 1, 1)
             .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -101,9 +101,14 @@ impl CronSchedule {
     }
 
     /// The first slot strictly after `after` (UTC), DST rules as in the module docs.
-    /// `None` if there is none within about five years (or the date range runs out).
+    /// `None` if there is none within about five years, or `after` lies outside the
+    /// years 1 to 4999 that croner searches.
+    ///
+    /// Sub-daily schedules follow the same rules: slots in a spring-forward gap collapse
+    /// onto its end and a repeated hour fires only on its first pass, so `0 * * * *`
+    /// fires 23 times on the short day and 24 times on the long one, never twice at once.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if !self.fires {
+        if !self.fires || !(1..5000).contains(&after.year()) {
             return None;
         }
         // Slots are whole seconds, so dropping sub-seconds keeps "strictly after" intact.
@@ -226,16 +231,50 @@ fn bisect(mut lo: i64, mut hi: i64, pred: impl Fn(i64) -> Option<bool>) -> Optio
     Some(hi)
 }
 
+/// Field names for an expression with `count` fields, if that count is accepted.
+fn field_names(count: usize) -> Option<Vec<&'static str>> {
+    let skip = match count {
+        5 => 1,
+        6 => 0,
+        _ => return None,
+    };
+    Some(FIELD_NAMES.split(' ').skip(skip).collect())
+}
+
+/// croner accepts empty list items (",,,"); such a field matches nothing and a search
+/// then crawls second by second for centuries, so they are rejected here.
+fn reject_empty_fields(expr: &str, cron: &Cron) -> Result<(), String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let names = field_names(fields.len()).unwrap_or_default();
+    let mut named = names.iter().zip(&fields);
+    if let Some((name, value)) = named.find(|(_, v)| v.split(',').any(str::is_empty)) {
+        let problem = "has an empty list item";
+        return Err(format!(
+            "\"{expr}\": the {name} field \"{value}\" {problem}; {FIELDS_HELP}"
+        ));
+    }
+    let p = &cron.pattern;
+    if [&p.seconds, &p.minutes, &p.hours, &p.months]
+        .iter()
+        .any(|c| c.values().is_empty())
+    {
+        return Err(format!("\"{expr}\": a field matches no value; {FIELDS_HELP}"));
+    }
+    Ok(())
+}
+
 /// A human explanation of why croner rejected `expr`, naming the bad field when it can.
 fn explain(expr: &str, err: &croner::errors::CronError) -> String {
     use croner::errors::CronError as E;
     let fields: Vec<&str> = expr.split_whitespace().collect();
-    let names: &[&str] = match fields.len() {
-        5 => &FIVE_FIELDS,
-        6 => &SIX_FIELDS,
-        _ if expr.trim_start().starts_with('@') => &[],
-        0 => return format!("\"{expr}\": it is empty; {FIELDS_HELP}"),
-        n => return format!("\"{expr}\": it has {n} fields; {FIELDS_HELP}"),
+    let names = match (field_names(fields.len()), fields.len()) {
+        (Some(names), _) => names,
+        _ if expr.trim_start().starts_with('@') => {
+            let nicknames = "@yearly, @annually, @monthly, @weekly, @daily or @hourly";
+            return format!("\"{expr}\": unknown nickname, use {nicknames}; or {FIELDS_HELP}");
+        }
+        (None, 0) => return format!("\"{expr}\": it is empty; {FIELDS_HELP}"),
+        (None, n) => return format!("\"{expr}\": it has {n} fields; {FIELDS_HELP}"),
     };
     let detail = match err {
         E::InvalidPattern(m) | E::IllegalCharacters(m) | E::ComponentError(m) => m.clone(),
@@ -243,12 +282,14 @@ fn explain(expr: &str, err: &croner::errors::CronError) -> String {
     };
     let detail = detail.trim_end_matches('.');
     // Re-parse each field alone (others "*") to point at the one that is wrong.
-    let culprit = (0..names.len()).find(|&i| {
-        let probe: Vec<&str> = (0..names.len()).map(|j| if j == i { fields[j] } else { "*" }).collect();
+    let alone = |i: usize| {
+        let probe = fields.iter().enumerate();
+        let probe: Vec<&str> = probe.map(|(j, f)| if j == i { f } else { "*" }).collect();
         parser().parse(&probe.join(" ")).is_err()
-    });
-    match culprit.and_then(|i| Some((names.get(i)?, fields.get(i)?))) {
-        Some((name, value)) => {
+    };
+    let culprit = names.iter().zip(&fields).enumerate().find(|(i, _)| alone(*i));
+    match culprit {
+        Some((_, (name, value))) => {
             format!("\"{expr}\": the {name} field \"{value}\" is invalid ({detail}); {FIELDS_HELP}")
         }
         None => format!("\"{expr}\": {detail}; {FIELDS_HELP}"),
@@ -259,19 +300,44 @@ fn explain(expr: &str, err: &croner::errors::CronError) -> String {
 mod tests {
     use super::*;
 
-    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+    /// An exact instant from RFC 3339 text.
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
     }
 
     fn sched(expr: &str, tz: &str) -> CronSchedule {
         CronSchedule::parse(expr, tz).unwrap()
     }
 
-    /// Slots in `(from, to]`, asserting no duplicates and strict order.
-    fn slots(s: &CronSchedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-        let v = s.slots_between(from, to, 10_000);
-        assert!(v.windows(2).all(|w| w[0] < w[1]), "not strictly increasing: {v:?}");
-        v
+    /// A slot as local RFC 3339: shows the exact instant and the wall clock at once.
+    fn show(s: &CronSchedule, slot: DateTime<Utc>) -> String {
+        slot.with_timezone(&s.timezone()).to_rfc3339()
+    }
+
+    /// Checks `(after, expected next slot or "none")` pairs.
+    fn check_next(s: &CronSchedule, cases: &[(&str, &str)]) {
+        for (after, want) in cases {
+            let got = s.next_after(at(after)).map(|t| show(s, t));
+            assert_eq!(got.as_deref().unwrap_or("none"), *want, "after {after}");
+        }
+    }
+
+    /// Checks that the slots in `(from, to]` are exactly `want` (hence no duplicates).
+    fn check_slots(s: &CronSchedule, from: &str, to: &str, want: &[String]) {
+        let got = s.slots_between(at(from), at(to), 10_000);
+        let got: Vec<String> = got.into_iter().map(|t| show(s, t)).collect();
+        assert_eq!(got, want, "({from}, {to}]");
+    }
+
+    /// `template` with "{}" replaced by each number of `range`, two digits wide.
+    fn series(range: std::ops::RangeInclusive<u32>, template: &str) -> Vec<String> {
+        range.map(|n| template.replace("{}", &format!("{n:02}"))).collect()
+    }
+
+    fn error(expr: &str) -> String {
+        let err = CronSchedule::parse(expr, "UTC").unwrap_err();
+        assert!(matches!(err, ScheduleError::Cron(_)));
+        err.to_string()
     }
 
     #[test]
@@ -280,45 +346,32 @@ mod tests {
         assert_eq!(five.expression(), "0 7 * * 1-5");
         assert_eq!(five.timezone(), chrono_tz::Europe::Amsterdam);
         assert!(five.describe().contains("07:00"), "{}", five.describe());
-        // Friday 2026-01-02 07:00 CET.
-        assert_eq!(
-            five.next_after(utc(2026, 1, 1, 12, 0, 0)),
-            Some(utc(2026, 1, 2, 6, 0, 0))
-        );
-
-        let six = sched("30 0 7 * * *", "UTC");
-        assert_eq!(
-            six.next_after(utc(2026, 1, 1, 7, 0, 0)),
-            Some(utc(2026, 1, 1, 7, 0, 30))
-        );
-        assert_eq!(
-            six.next_after(utc(2026, 1, 1, 7, 0, 30)),
-            Some(utc(2026, 1, 2, 7, 0, 30))
-        );
-        // Sub-second `after` still means strictly after.
-        let just_after = utc(2026, 1, 1, 7, 0, 30) + TimeDelta::milliseconds(500);
-        assert_eq!(six.next_after(just_after), Some(utc(2026, 1, 2, 7, 0, 30)));
-        assert_eq!(
-            sched("@daily", "UTC").next_after(utc(2026, 1, 1, 0, 0, 0)),
-            Some(utc(2026, 1, 2, 0, 0, 0))
-        );
+        // Thursday noon -> Friday 07:00 CET.
+        check_next(&five, &[("2026-01-01T12:00:00Z", "2026-01-02T07:00:00+01:00")]);
+        // Strictly after, also with a sub-second `after`.
+        let six = [
+            ("2026-01-01T07:00:00Z", "2026-01-01T07:00:30+00:00"),
+            ("2026-01-01T07:00:30Z", "2026-01-02T07:00:30+00:00"),
+            ("2026-01-01T07:00:30.5Z", "2026-01-02T07:00:30+00:00"),
+        ];
+        check_next(&sched("30 0 7 * * *", "UTC"), &six);
+        let daily = [("2026-01-01T00:00:00Z", "2026-01-02T00:00:00+00:00")];
+        check_next(&sched("@daily", "UTC"), &daily);
     }
 
     #[test]
     fn invalid_expressions_explain_themselves() {
-        let err = CronSchedule::parse("0 25 * * *", "UTC").unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, ScheduleError::Cron(_)));
-        assert!(msg.contains("hour field \"25\""), "{msg}");
-        assert!(msg.contains("minute hour day-of-month month day-of-week"), "{msg}");
-        assert!(msg.contains("0 7 * * 1-5"), "{msg}");
-
-        let msg = CronSchedule::parse("0 7 * *", "UTC").unwrap_err().to_string();
-        assert!(msg.contains("has 4 fields"), "{msg}");
-        let msg = CronSchedule::parse("0 0 7 * * * 2026", "UTC").unwrap_err().to_string();
-        assert!(msg.contains("has 7 fields"), "{msg}");
-        let msg = CronSchedule::parse("  ", "UTC").unwrap_err().to_string();
-        assert!(msg.contains("empty"), "{msg}");
+        let msg = error("0 25 * * *");
+        assert!(msg.contains("the hour field \"25\" is invalid"), "{msg}");
+        assert!(msg.contains("\"minute hour day-of-month month day-of-week\""));
+        assert!(msg.contains("\"0 7 * * 1-5\" for 07:00 on weekdays"));
+        assert!(error("0 7 * *").contains("has 4 fields"));
+        assert!(error("0 0 7 * * * 2026").contains("has 7 fields"));
+        assert!(error("  ").contains("empty"));
+        assert!(error("@fortnightly").contains("unknown nickname, use @yearly"));
+        // croner accepts these, then crawls through a field that matches nothing.
+        assert!(error(",,, * * * * *").contains("second field \",,,\" has an empty list"));
+        assert!(error("0 0 1, * *").contains("day-of-month field"));
     }
 
     #[test]
@@ -330,53 +383,20 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let weird = [
-            "",
-            "*",
-            "@reboot",
-            "@hourly",
-            "*/0 * * * *",
-            "5-3 * * * *",
-            "0 0 * * 5#9",
-            "0 0 L * *",
-            "0 0 LW * *",
-            "0 0 15W * *",
-            "0 0 * * 5L",
-            "? ? ? ? ?",
-            "0 0 ? * ?",
-            "99999999999 * * * *",
-            "-1 * * * *",
-            "0 0 0 * *",
-            "0 0 * 13 *",
-            "a b c d e",
-            "0 0 * * +1",
-            "0 0 1 * +1",
-            "ß ß ß ß ß",
-            ",,, * * * *",
-            "1-/2 * * * *",
-            "*/61 * * * *",
-            "0 0 31 4 *",
-            "0 0 29 2 *",
-        ];
-        let extremes = [
-            DateTime::<Utc>::MIN_UTC,
-            DateTime::<Utc>::MAX_UTC,
-            utc(2026, 3, 29, 0, 59, 59),
-        ];
-        for expr in weird {
-            for tz in [
-                "Pacific/Apia",
-                "Pacific/Kiritimati",
-                "America/Adak",
-                "Australia/Lord_Howe",
-            ] {
-                if let Ok(s) = CronSchedule::parse(expr, tz) {
-                    let _ = s.describe();
-                    for at in extremes {
-                        let _ = s.next_after(at);
-                        let _ = s.slots_between(at, DateTime::<Utc>::MAX_UTC, 3);
-                    }
-                }
+        let weird = "|*|@reboot|@hourly|*/0 * * * *|5-3 * * * *|0 0 * * 5#9|0 0 L * *|0 0 LW * *|\
+            0 0 15W * *|0 0 * * 5L|? ? ? ? ?|0 0 ? * ?|99999999999 * * * *|-1 * * * *|0 0 0 * *|\
+            0 0 * 13 *|a b c d e|0 0 * * +1|0 0 1 * +1|ß ß ß ß ß|,,, * * * *|1-/2 * * * *|\
+            */61 * * * *|0 0 31 4 *|0 0 29 2 *";
+        let zones = ["Pacific/Apia", "Pacific/Kiritimati", "Australia/Lord_Howe"];
+        let (min, max) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+        for (expr, tz) in weird.split('|').flat_map(|e| zones.map(|z| (e, z))) {
+            let Ok(s) = CronSchedule::parse(expr, tz) else {
+                continue;
+            };
+            let _ = s.describe();
+            for from in [min, max, at("2026-03-29T00:59:59Z")] {
+                let _ = s.next_after(from);
+                let _ = s.slots_between(from, max, 3);
             }
         }
     }
@@ -384,184 +404,124 @@ mod tests {
     #[test]
     fn amsterdam_daily_briefing_across_both_changes() {
         let s = sched("0 7 * * *", "Europe/Amsterdam");
-        // Spring forward on Sunday 2026-03-29: 07:00 CET = 06:00Z, then 07:00 CEST = 05:00Z.
-        let spring: Vec<_> = (26..=28)
-            .map(|d| utc(2026, 3, d, 6, 0, 0))
-            .chain((29..=31).map(|d| utc(2026, 3, d, 5, 0, 0)))
-            .chain([utc(2026, 4, 1, 5, 0, 0)])
-            .collect();
-        assert_eq!(slots(&s, utc(2026, 3, 26, 0, 0, 0), utc(2026, 4, 1, 23, 0, 0)), spring);
+        // Spring forward on Sunday 2026-03-29.
+        let mut want = series(26..=28, "2026-03-{}T07:00:00+01:00");
+        want.extend(series(29..=31, "2026-03-{}T07:00:00+02:00"));
+        want.extend(series(1..=1, "2026-04-{}T07:00:00+02:00"));
+        check_slots(&s, "2026-03-26T00:00:00Z", "2026-04-01T23:00:00Z", &want);
         // Fall back on Sunday 2026-10-25.
-        let fall: Vec<_> = (22..=24)
-            .map(|d| utc(2026, 10, d, 5, 0, 0))
-            .chain((25..=28).map(|d| utc(2026, 10, d, 6, 0, 0)))
-            .collect();
-        assert_eq!(slots(&s, utc(2026, 10, 22, 0, 0, 0), utc(2026, 10, 28, 23, 0, 0)), fall);
+        let mut want = series(22..=24, "2026-10-{}T07:00:00+02:00");
+        want.extend(series(25..=28, "2026-10-{}T07:00:00+01:00"));
+        check_slots(&s, "2026-10-22T00:00:00Z", "2026-10-28T23:00:00Z", &want);
     }
 
     #[test]
     fn new_york_daily_and_weekday_briefings() {
-        let daily = sched("0 7 * * *", "America/New_York");
-        // DST starts Sunday 2026-03-08: 07:00 EST = 12:00Z, then 07:00 EDT = 11:00Z.
-        let want: Vec<_> = (5..=7)
-            .map(|d| utc(2026, 3, d, 12, 0, 0))
-            .chain((8..=11).map(|d| utc(2026, 3, d, 11, 0, 0)))
-            .collect();
-        assert_eq!(
-            slots(&daily, utc(2026, 3, 5, 0, 0, 0), utc(2026, 3, 11, 23, 0, 0)),
-            want
-        );
-
-        let weekdays = sched("0 7 * * 1-5", "America/New_York");
-        let want: Vec<_> = (2..=6)
-            .map(|d| utc(2026, 3, d, 12, 0, 0))
-            .chain((9..=13).map(|d| utc(2026, 3, d, 11, 0, 0)))
-            .collect();
-        assert_eq!(
-            slots(&weekdays, utc(2026, 3, 1, 0, 0, 0), utc(2026, 3, 14, 0, 0, 0)),
-            want
-        );
-        // DST ends Sunday 2026-11-01.
-        let want: Vec<_> = (26..=30)
-            .map(|d| utc(2026, 10, d, 11, 0, 0))
-            .chain((2..=6).map(|d| utc(2026, 11, d, 12, 0, 0)))
-            .collect();
-        assert_eq!(
-            slots(&weekdays, utc(2026, 10, 25, 0, 0, 0), utc(2026, 11, 7, 0, 0, 0)),
-            want
-        );
+        // DST starts Sunday 2026-03-08 and ends Sunday 2026-11-01.
+        let s = sched("0 7 * * *", "America/New_York");
+        let mut want = series(5..=7, "2026-03-{}T07:00:00-05:00");
+        want.extend(series(8..=11, "2026-03-{}T07:00:00-04:00"));
+        check_slots(&s, "2026-03-05T00:00:00Z", "2026-03-11T23:00:00Z", &want);
+        let s = sched("0 7 * * 1-5", "America/New_York");
+        let mut want = series(2..=6, "2026-03-{}T07:00:00-05:00");
+        want.extend(series(9..=13, "2026-03-{}T07:00:00-04:00"));
+        check_slots(&s, "2026-03-01T00:00:00Z", "2026-03-14T00:00:00Z", &want);
+        let mut want = series(26..=30, "2026-10-{}T07:00:00-04:00");
+        want.extend(series(2..=6, "2026-11-{}T07:00:00-05:00"));
+        check_slots(&s, "2026-10-25T00:00:00Z", "2026-11-07T00:00:00Z", &want);
     }
 
     #[test]
     fn amsterdam_0230_in_the_gap_and_the_repeat() {
         let s = sched("30 2 * * *", "Europe/Amsterdam");
-        // 2026-03-29 02:30 does not exist: fire at 03:00 CEST (01:00Z), then 02:30 CEST.
-        let got = slots(&s, utc(2026, 3, 28, 0, 0, 0), utc(2026, 3, 30, 12, 0, 0));
-        assert_eq!(
-            got,
-            [
-                utc(2026, 3, 28, 1, 30, 0),
-                utc(2026, 3, 29, 1, 0, 0),
-                utc(2026, 3, 30, 0, 30, 0)
-            ]
-        );
-        // 2026-10-25 02:30 happens twice: only the first (CEST, 00:30Z) fires.
-        let got = slots(&s, utc(2026, 10, 24, 0, 0, 0), utc(2026, 10, 26, 12, 0, 0));
-        assert_eq!(
-            got,
-            [
-                utc(2026, 10, 24, 0, 30, 0),
-                utc(2026, 10, 25, 0, 30, 0),
-                utc(2026, 10, 26, 1, 30, 0)
-            ]
-        );
-        // From inside the second pass (02:10 and 02:30 CET) the next slot is the next day.
-        for after in [
-            utc(2026, 10, 25, 0, 30, 0),
-            utc(2026, 10, 25, 1, 10, 0),
-            utc(2026, 10, 25, 1, 30, 0),
-        ] {
-            assert_eq!(s.next_after(after), Some(utc(2026, 10, 26, 1, 30, 0)));
-        }
+        // 2026-03-29 02:30 does not exist: 03:00 CEST (= 01:00Z) instead, same day.
+        assert_eq!(at("2026-03-29T03:00:00+02:00"), at("2026-03-29T01:00:00Z"));
+        let cases = [
+            ("2026-03-28T00:00:00Z", "2026-03-28T02:30:00+01:00"),
+            ("2026-03-28T01:30:00Z", "2026-03-29T03:00:00+02:00"),
+            ("2026-03-29T01:00:00Z", "2026-03-30T02:30:00+02:00"),
+            // 2026-10-25 02:30 happens twice: only the first pass (CEST, 00:30Z) fires,
+            // also when asked from inside the second pass (02:10 / 02:30 CET).
+            ("2026-10-24T00:30:00Z", "2026-10-25T02:30:00+02:00"),
+            ("2026-10-25T00:30:00Z", "2026-10-26T02:30:00+01:00"),
+            ("2026-10-25T01:10:00Z", "2026-10-26T02:30:00+01:00"),
+            ("2026-10-25T01:30:00Z", "2026-10-26T02:30:00+01:00"),
+        ];
+        check_next(&s, &cases);
     }
 
     #[test]
     fn new_york_gap_and_repeat() {
-        // 02:30 on 2026-03-08 does not exist in New York: 03:00 EDT = 07:00Z.
-        let gap = sched("30 2 * * *", "America/New_York");
-        assert_eq!(gap.next_after(utc(2026, 3, 8, 0, 0, 0)), Some(utc(2026, 3, 8, 7, 0, 0)));
-        assert_eq!(
-            gap.next_after(utc(2026, 3, 8, 7, 0, 0)),
-            Some(utc(2026, 3, 9, 6, 30, 0))
-        );
-        // 01:30 on 2026-11-01 happens twice: only 01:30 EDT = 05:30Z.
-        let repeat = sched("30 1 * * *", "America/New_York");
-        let got = slots(&repeat, utc(2026, 11, 1, 0, 0, 0), utc(2026, 11, 2, 12, 0, 0));
-        assert_eq!(got, [utc(2026, 11, 1, 5, 30, 0), utc(2026, 11, 2, 6, 30, 0)]);
+        let cases = [
+            ("2026-03-08T00:00:00Z", "2026-03-08T03:00:00-04:00"),
+            ("2026-03-08T07:00:00Z", "2026-03-09T02:30:00-04:00"),
+        ];
+        check_next(&sched("30 2 * * *", "America/New_York"), &cases);
+        // 01:30 happens twice on 2026-11-01: only 01:30 EDT (05:30Z) fires.
+        let cases = [
+            ("2026-11-01T00:00:00Z", "2026-11-01T01:30:00-04:00"),
+            ("2026-11-01T05:30:00Z", "2026-11-02T01:30:00-05:00"),
+        ];
+        check_next(&sched("30 1 * * *", "America/New_York"), &cases);
     }
 
     #[test]
     fn hourly_across_dst_has_no_duplicates() {
         let s = sched("0 * * * *", "Europe/Amsterdam");
-        // Local day 2026-03-29 runs 23:00Z..22:00Z: 23 hours, 23 slots, 02:00 merged into 03:00.
-        let day = slots(&s, utc(2026, 3, 28, 22, 59, 59), utc(2026, 3, 29, 21, 59, 59));
-        assert_eq!(day.len(), 23);
-        assert_eq!(
-            &day[..3],
-            [
-                utc(2026, 3, 28, 23, 0, 0),
-                utc(2026, 3, 29, 0, 0, 0),
-                utc(2026, 3, 29, 1, 0, 0)
-            ]
-        );
-        // Local day 2026-10-25 runs 22:00Z..23:00Z: 25 hours, 24 slots, no second 02:00.
-        let day = slots(&s, utc(2026, 10, 24, 21, 59, 59), utc(2026, 10, 25, 22, 59, 59));
-        assert_eq!(day.len(), 24);
-        assert_eq!(&day[2..4], [utc(2026, 10, 25, 0, 0, 0), utc(2026, 10, 25, 2, 0, 0)]);
-
-        let quarter = sched("*/15 * * * *", "Europe/Amsterdam");
-        let got = slots(&quarter, utc(2026, 3, 29, 0, 15, 0), utc(2026, 3, 29, 1, 15, 0));
-        let want = [(0, 30), (0, 45), (1, 0), (1, 15)].map(|(h, m)| utc(2026, 3, 29, h, m, 0));
-        assert_eq!(got, want);
+        // Local 2026-03-29 has 23 hours and 23 slots: 02:00 merges into 03:00.
+        let mut want = series(0..=1, "2026-03-29T{}:00:00+01:00");
+        want.extend(series(3..=23, "2026-03-29T{}:00:00+02:00"));
+        check_slots(&s, "2026-03-28T22:59:59Z", "2026-03-29T21:59:59Z", &want);
+        // Local 2026-10-25 has 25 hours and 24 slots: 02:00 fires in CEST only.
+        let mut want = series(0..=2, "2026-10-25T{}:00:00+02:00");
+        want.extend(series(3..=23, "2026-10-25T{}:00:00+01:00"));
+        check_slots(&s, "2026-10-24T21:59:59Z", "2026-10-25T22:59:59Z", &want);
+        // Quarter hours in the gap all land on 03:00, once.
+        let s = sched("*/15 * * * *", "Europe/Amsterdam");
+        let want = ["01:30:00+01:00", "01:45:00+01:00", "03:00:00+02:00"];
+        let want = want.map(|t| format!("2026-03-29T{t}"));
+        check_slots(&s, "2026-03-29T00:15:00Z", "2026-03-29T01:00:00Z", &want);
     }
 
     #[test]
     fn a_skipped_day_fires_after_it() {
-        // Samoa skipped 2011-12-30 entirely; noon that day fires at 00:00 on the 31st (+14).
-        let s = sched("0 12 * * *", "Pacific/Apia");
-        let got = slots(&s, utc(2011, 12, 29, 0, 0, 0), utc(2011, 12, 31, 12, 0, 0));
-        assert_eq!(
-            got,
-            [
-                utc(2011, 12, 29, 22, 0, 0),
-                utc(2011, 12, 30, 10, 0, 0),
-                utc(2011, 12, 30, 22, 0, 0)
-            ]
-        );
+        // Samoa skipped 2011-12-30 entirely: its noon slot fires at 00:00 on the 31st.
+        let cases = [
+            ("2011-12-29T00:00:00Z", "2011-12-29T12:00:00-10:00"),
+            ("2011-12-29T22:00:00Z", "2011-12-31T00:00:00+14:00"),
+            ("2011-12-30T10:00:00Z", "2011-12-31T12:00:00+14:00"),
+        ];
+        check_next(&sched("0 12 * * *", "Pacific/Apia"), &cases);
     }
 
     #[test]
     fn slots_between_counts_and_limits() {
         let s = sched("0 7 * * *", "Europe/Amsterdam");
-        let week = slots(&s, utc(2026, 6, 1, 0, 0, 0), utc(2026, 6, 8, 0, 0, 0));
-        let want: Vec<_> = (1..=7).map(|d| utc(2026, 6, d, 5, 0, 0)).collect();
-        assert_eq!(week, want);
-        // The range is half-open: `from` is excluded, `to` included.
-        assert_eq!(
-            s.slots_between(utc(2026, 6, 1, 5, 0, 0), utc(2026, 6, 2, 5, 0, 0), 10),
-            [utc(2026, 6, 2, 5, 0, 0)]
-        );
-        assert_eq!(
-            s.slots_between(utc(2026, 6, 1, 0, 0, 0), utc(2026, 7, 1, 0, 0, 0), 3),
-            want[..3]
-        );
-        assert!(
-            s.slots_between(utc(2026, 6, 1, 0, 0, 0), utc(2026, 7, 1, 0, 0, 0), 0)
-                .is_empty()
-        );
-        assert!(
-            s.slots_between(utc(2026, 7, 1, 0, 0, 0), utc(2026, 6, 1, 0, 0, 0), 10)
-                .is_empty()
-        );
+        let week = series(1..=7, "2026-06-{}T07:00:00+02:00");
+        check_slots(&s, "2026-06-01T00:00:00Z", "2026-06-08T00:00:00Z", &week);
+        assert_eq!(at(&week[0]), at("2026-06-01T05:00:00Z"));
+        // Half-open: `from` is excluded, `to` included.
+        let second = &week[1..2];
+        check_slots(&s, "2026-06-01T05:00:00Z", "2026-06-02T05:00:00Z", second);
+        let (from, to) = (at("2026-06-01T00:00:00Z"), at("2026-07-01T00:00:00Z"));
+        let first: Vec<_> = week[..3].iter().map(|t| at(t)).collect();
+        assert_eq!(s.slots_between(from, to, 3), first);
+        assert!(s.slots_between(from, to, 0).is_empty());
+        assert!(s.slots_between(to, from, 10).is_empty());
     }
 
     #[test]
     fn never_firing_schedule_returns_nothing_quickly() {
         let started = std::time::Instant::now();
         let s = sched("0 0 30 2 *", "Europe/Amsterdam");
-        assert_eq!(s.next_after(utc(2026, 1, 1, 0, 0, 0)), None);
-        assert!(
-            s.slots_between(utc(2026, 1, 1, 0, 0, 0), DateTime::<Utc>::MAX_UTC, 100)
-                .is_empty()
-        );
-        // Feb 29 fires, but beyond the five-year horizon only when it is that far away.
-        let leap = sched("0 0 29 2 *", "UTC");
-        assert_eq!(
-            leap.next_after(utc(2026, 1, 1, 0, 0, 0)),
-            Some(utc(2028, 2, 29, 0, 0, 0))
-        );
-        let rare = sched("0 0 29 2 +1", "UTC"); // Feb 29 that is a Monday: 2044, past the horizon.
-        assert_eq!(rare.next_after(utc(2026, 1, 1, 0, 0, 0)), None);
+        check_next(&s, &[("2026-01-01T00:00:00Z", "none")]);
+        let (from, to) = (at("2026-01-01T00:00:00Z"), DateTime::<Utc>::MAX_UTC);
+        assert!(s.slots_between(from, to, 100).is_empty());
+        let cases = [("2026-01-01T00:00:00Z", "2028-02-29T00:00:00+00:00")];
+        check_next(&sched("0 0 29 2 *", "UTC"), &cases);
+        // A Monday 29 February next comes in 2044, past the five-year horizon.
+        let cases = [("2026-01-01T00:00:00Z", "none")];
+        check_next(&sched("0 0 29 2 +1", "UTC"), &cases);
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

@@ -1,0 +1,542 @@
+//! Engine tests for every construct of the flow language, on small inline flow sets.
+//! (The shipped flows have their own conversation tests under `flows/tests/`.)
+
+use chrono::{DateTime, TimeZone as _, Utc};
+
+use crate::check::{SourceFile, load};
+use crate::data::HouseholdData;
+use crate::engine::handle;
+use crate::event::{ConversationState, Effect, Event, EventKind, InboundMessage, OutMessage, TimerFired, Trace};
+use crate::flow::FlowSet;
+use crate::sim::{Produced, Simulator};
+
+const HOUSEHOLD: &str = r#"
+household: { name: Test, timezone: Europe/Amsterdam }
+members:
+  - { name: Anna, phone: "+31600000001", role: admin }
+  - { name: Ben, phone: "+31600000002", role: adult }
+  - { name: Kid, phone: "+31600000003", role: child, language: nl }
+lists: [shopping]
+collections:
+  notes: { fields: [text, n] }
+templates:
+  - name: nudge
+    language: en_US
+    parameters: [{ name: who }, { name: what }]
+"#;
+
+fn flows(sources: &[&str]) -> FlowSet {
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: HOUSEHOLD.into(),
+    };
+    let files: Vec<SourceFile> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SourceFile {
+            path: format!("f{i}.yaml"),
+            text: (*s).into(),
+        })
+        .collect();
+    let checked = load(Some(&household), &files);
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::diag::Severity::Error)
+        .map(|d| d.render(None))
+        .collect();
+    assert!(errors.is_empty(), "flows do not check:\n{}", errors.join("\n"));
+    checked.flows.expect("no errors, so a flow set")
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()
+}
+
+fn texts(p: &[Produced]) -> Vec<String> {
+    p.iter()
+        .map(|p| match p {
+            Produced::Message(o) => format!("{}: {}", o.to, o.message.body()),
+            Produced::Error(e) => format!("ERROR {e}"),
+        })
+        .collect()
+}
+
+fn say(sim: &mut Simulator<'_>, who: &str, text: &str) -> Vec<String> {
+    texts(&sim.send(who, InboundMessage::text(text)))
+}
+
+#[test]
+fn call_returns_to_the_caller_and_goto_does_not() {
+    let fs = flows(&[
+        r#"
+id: main
+triggers: [{ keywords: [go] }, { keywords: [jump], start: jump }]
+steps:
+  - send: before
+  - call: sub
+  - send: after call
+    next: end
+  - id: jump
+    goto: sub
+  - send: never
+"#,
+        r#"
+id: sub
+steps:
+  - send: in sub
+"#,
+    ]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(
+        say(&mut sim, "Anna", "go"),
+        ["Anna: before", "Anna: in sub", "Anna: after call"]
+    );
+    assert_eq!(say(&mut sim, "Anna", "jump"), ["Anna: in sub"]);
+    assert!(sim.states["Anna"].frames.is_empty());
+}
+
+#[test]
+fn set_keeps_types_and_switch_branches_with_default() {
+    let fs = flows(&[r#"
+id: count
+triggers: [{ regex: '^count (?P<n>\d+)$' }]
+steps:
+  - set: { n: "captures.n | int", double: "(captures.n | int) * 2", big: "(captures.n | int) > 5" }
+  - switch:
+      on: vars.n
+      cases: { "1": one, "2": two }
+      default: many
+  - id: one
+    send: "one {{ vars.double }}"
+    next: end
+  - id: two
+    send: "two {{ vars.double }}"
+    next: end
+  - id: many
+    send: "many {{ vars.double }} {{ vars.big }}"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "count 1"), ["Anna: one 2"]);
+    assert_eq!(say(&mut sim, "Anna", "count 2"), ["Anna: two 4"]);
+    assert_eq!(say(&mut sim, "Anna", "count 9"), ["Anna: many 18 True"]);
+}
+
+#[test]
+fn if_elif_else_branches() {
+    let fs = flows(&[r#"
+id: grade
+triggers: [{ regex: '^score (?P<n>\d+)$' }]
+steps:
+  - next:
+      - if: (captures.n | int) >= 90
+        then: a
+      - if: (captures.n | int) >= 50
+        then: b
+      - else: c
+  - id: a
+    send: A
+    next: end
+  - id: b
+    send: B
+    next: end
+  - id: c
+    send: C
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "score 95"), ["Anna: A"]);
+    assert_eq!(say(&mut sim, "Anna", "score 60"), ["Anna: B"]);
+    assert_eq!(say(&mut sim, "Anna", "score 3"), ["Anna: C"]);
+}
+
+#[test]
+fn loop_guard_stops_a_flow_that_never_waits() {
+    let fs = flows(&[r#"
+id: spin
+triggers: [{ keywords: [spin] }]
+steps:
+  - id: a
+    next: b
+  - id: b
+    next: a
+"#]);
+    let state = ConversationState::default();
+    let ev = Event {
+        member: "Anna".into(),
+        kind: EventKind::Message(InboundMessage::text("spin")),
+    };
+    let out = handle(&fs, &state, &ev, &HouseholdData::default(), t0());
+    assert!(
+        out.trace
+            .iter()
+            .any(|t| matches!(t, Trace::LoopGuard { steps: 100, .. })),
+        "{:?}",
+        out.trace
+    );
+    assert!(
+        out.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Error { message, .. } if message.contains("100 steps")))
+    );
+    assert!(out.state.frames.is_empty());
+}
+
+#[test]
+fn the_same_inputs_give_the_same_outcome() {
+    let fs = flows(&[r#"
+id: g
+triggers: [{ regex: '^add (?P<items>.+)$' }]
+steps:
+  - list_add: { list: shopping, items: "{{ captures.items }}" }
+  - send: "{{ lists.shopping | map(attribute='name') | join(',') }} at {{ now }}"
+"#]);
+    let ev = Event {
+        member: "Ben".into(),
+        kind: EventKind::Message(InboundMessage::text("add milk, 2 eggs")),
+    };
+    let a = handle(&fs, &ConversationState::default(), &ev, &HouseholdData::default(), t0());
+    let b = handle(&fs, &ConversationState::default(), &ev, &HouseholdData::default(), t0());
+    assert_eq!(a, b);
+    assert_eq!(a.effects.len(), 3);
+    match &a.effects[2] {
+        Effect::Send(o) => assert_eq!(o.message.body(), "milk,eggs at 2026-01-05T09:00:00+01:00"),
+        other => panic!("expected a send, got {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_members_are_ignored() {
+    let fs = flows(&[r#"
+id: g
+triggers: [{ fallback: true }]
+steps: [{ send: hi }]
+"#]);
+    let ev = Event {
+        member: "Mallory".into(),
+        kind: EventKind::Message(InboundMessage::text("hi")),
+    };
+    let out = handle(&fs, &ConversationState::default(), &ev, &HouseholdData::default(), t0());
+    assert!(out.effects.is_empty());
+    assert!(matches!(&out.trace[..], [Trace::Ignored { .. }]));
+}
+
+const ASKER: &str = r#"
+id: ask
+expires_after: 30m
+triggers: [{ keywords: [ask] }]
+steps:
+  - ask:
+      slot: n
+      prompt: How many?
+      validate: { number: { min: 1, max: 10 } }
+      max_attempts: 2
+  - send: "got {{ slots.n }}"
+"#;
+
+#[test]
+fn ask_validates_reprompts_and_gives_up() {
+    let fs = flows(&[ASKER]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "ask"), ["Anna: How many?"]);
+    assert_eq!(
+        say(&mut sim, "Anna", "11"),
+        ["Anna: Please give a number from 1 to 10."]
+    );
+    assert_eq!(
+        say(&mut sim, "Anna", "lots"),
+        ["Anna: Sorry, I still didn't get that. Let's leave it for now."]
+    );
+    assert!(sim.states["Anna"].frames.is_empty());
+    assert_eq!(say(&mut sim, "Anna", "ask"), ["Anna: How many?"]);
+    assert_eq!(say(&mut sim, "Anna", "3"), ["Anna: got 3"]);
+}
+
+#[test]
+fn a_conversation_expires_after_its_idle_time() {
+    let fs = flows(&[ASKER]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    say(&mut sim, "Anna", "ask");
+    sim.advance_to(t0() + chrono::Duration::minutes(31));
+    // The answer arrives after expiry: the question is gone, "3" matches nothing.
+    assert!(say(&mut sim, "Anna", "3").is_empty());
+    assert!(sim.last_trace.iter().any(|(_, t)| matches!(t, Trace::Expired { .. })));
+}
+
+#[test]
+fn a_changed_flow_keeps_a_conversation_whose_step_still_exists() {
+    let before = flows(&[ASKER]);
+    let mut sim = Simulator::new(&before, t0(), HouseholdData::default());
+    say(&mut sim, "Anna", "ask");
+    let state = sim.states["Anna"].clone();
+    let after = flows(&[&ASKER.replace("got {{ slots.n }}", "now {{ slots.n }}")]);
+    let ev = Event {
+        member: "Anna".into(),
+        kind: EventKind::Message(InboundMessage::text("4")),
+    };
+    let out = handle(&after, &state, &ev, &HouseholdData::default(), t0());
+    assert!(out.trace.contains(&Trace::VersionChanged {
+        flow: "ask".into(),
+        continued: true
+    }));
+    assert!(matches!(&out.effects[0], Effect::Send(o) if o.message.body() == "now 4"));
+
+    let renamed = flows(&[&ASKER.replace("  - ask:\n", "  - id: renamed\n    ask:\n")]);
+    let out = handle(&renamed, &state, &ev, &HouseholdData::default(), t0());
+    assert!(out.trace.contains(&Trace::VersionChanged {
+        flow: "ask".into(),
+        continued: false
+    }));
+    assert!(out.state.frames.is_empty());
+}
+
+#[test]
+fn a_non_interruptible_flow_does_not_interrupt_a_question() {
+    let fs = flows(&[
+        ASKER,
+        r#"
+id: other
+triggers: [{ regex: '^\d+$' }]
+steps: [{ send: other ran }]
+"#,
+    ]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    say(&mut sim, "Anna", "ask");
+    assert_eq!(say(&mut sim, "Anna", "5"), ["Anna: got 5"]);
+    assert_eq!(say(&mut sim, "Anna", "5"), ["Anna: other ran"]);
+}
+
+#[test]
+fn schedule_ticks_run_for_the_audience_and_do_not_disturb_a_waiting_question() {
+    let patient = ASKER.replace("expires_after: 30m", "expires_after: 2d");
+    let fs = flows(&[
+        &patient,
+        r#"
+id: morning
+triggers:
+  - schedule: { cron: "0 7 * * 1-5", for: adults }
+steps:
+  - send: "Good morning {{ member.name }}, it is {{ now | datefmt('%a %H:%M') }}"
+"#,
+    ]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    say(&mut sim, "Anna", "ask");
+    // Monday 09:00 local → Tuesday 07:00 local: one slot, for the two adults.
+    let out = texts(&sim.advance_to(Utc.with_ymd_and_hms(2026, 1, 6, 6, 30, 0).unwrap()));
+    assert_eq!(
+        out,
+        [
+            "Anna: Good morning Anna, it is Tue 07:00",
+            "Ben: Good morning Ben, it is Tue 07:00"
+        ]
+    );
+    // Anna's question is still waiting.
+    assert_eq!(say(&mut sim, "Anna", "2"), ["Anna: got 2"]);
+    // Saturday and Sunday have no slot; Monday has.
+    let out = texts(&sim.advance_to(Utc.with_ymd_and_hms(2026, 1, 12, 6, 30, 0).unwrap()));
+    assert_eq!(out.len(), 8, "Wed, Thu, Fri, Mon for two adults: {out:?}");
+}
+
+#[test]
+fn a_timer_for_a_question_that_was_answered_is_ignored() {
+    let fs = flows(&[r#"
+id: t
+triggers: [{ keywords: [q] }]
+steps:
+  - ask: { slot: a, prompt: "?", timeout: 5m, on_timeout: late }
+  - send: "ok {{ slots.a }}"
+    next: end
+  - id: late
+    send: too late
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    say(&mut sim, "Anna", "q");
+    let state = sim.states["Anna"].clone();
+    let stale = TimerFired {
+        id: "x".into(),
+        flow: "t".into(),
+        step: "late".into(),
+        data: Default::default(),
+        wait: Some(0),
+    };
+    let ev = Event {
+        member: "Anna".into(),
+        kind: EventKind::Timer(stale),
+    };
+    let out = handle(&fs, &state, &ev, &HouseholdData::default(), t0());
+    assert!(out.effects.is_empty());
+    assert!(matches!(&out.trace[..], [Trace::Ignored { reason }] if reason.contains("already answered")));
+    assert_eq!(out.state, state);
+}
+
+#[test]
+fn records_create_update_query_delete() {
+    let fs = flows(&[r#"
+id: notes
+triggers:
+  - { regex: '^note (?P<t>.+)$', start: create }
+  - { keywords: [bump], start: bump }
+  - { keywords: [notes], start: show }
+  - { keywords: [forget], start: forget }
+steps:
+  - id: create
+    record_create: { collection: notes, fields: { text: captures.t, n: "1" }, as: note }
+  - send: "saved #{{ vars.note.id }}"
+    next: end
+  - id: bump
+    record_update: { collection: notes, where: "record.n < 3", fields: { n: "record.n + 1" }, as: bumped }
+  - send: "bumped {{ vars.bumped | length }}"
+    next: end
+  - id: show
+    record_query: { collection: notes, as: all }
+  - send: "{% for n in vars.all %}{{ n.id }}={{ n.text }}/{{ n.n }} {% endfor %}"
+    next: end
+  - id: forget
+    record_delete: { collection: notes, id: "1", as: gone }
+  - send: "deleted {{ vars.gone | length }}"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "note buy stamps"), ["Anna: saved #1"]);
+    assert_eq!(say(&mut sim, "Ben", "note call mum"), ["Ben: saved #2"]);
+    assert_eq!(say(&mut sim, "Anna", "bump"), ["Anna: bumped 2"]);
+    assert_eq!(say(&mut sim, "Anna", "bump"), ["Anna: bumped 2"]);
+    assert_eq!(say(&mut sim, "Anna", "bump"), ["Anna: bumped 0"]);
+    assert_eq!(say(&mut sim, "Anna", "notes"), ["Anna: 1=buy stamps/3 2=call mum/3"]);
+    assert_eq!(say(&mut sim, "Anna", "forget"), ["Anna: deleted 1"]);
+    assert_eq!(say(&mut sim, "Anna", "notes"), ["Anna: 2=call mum/3"]);
+    assert_eq!(sim.data.collection("notes")[0].created_by, "Ben");
+}
+
+#[test]
+fn recipients_templates_and_lists() {
+    let fs = flows(&[r#"
+id: r
+triggers:
+  - { keywords: [tell], start: tell }
+  - { keywords: [tpl], start: tpl }
+  - { keywords: [menu], start: menu }
+steps:
+  - id: tell
+    send: { to: others, text: "{{ member.name }} says hi" }
+  - send: { to: admins, text: for admins }
+    next: end
+  - id: tpl
+    send: { template: { name: nudge, params: ["{{ member.name }}", dishes] }, to: Ben }
+    next: end
+  - id: menu
+    ask:
+      slot: pick
+      prompt: Pick
+      list:
+        button: Options
+        sections:
+          - title: A
+            rows: [{ id: a1, title: First, description: one }]
+          - title: B
+            rows: [{ id: b1, title: Second }]
+  - send: "picked {{ slots.pick }}"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(
+        say(&mut sim, "Ben", "tell"),
+        ["Anna: Ben says hi", "Kid: Ben says hi", "Anna: for admins"]
+    );
+    let out = sim.send("Anna", InboundMessage::text("tpl"));
+    match &out[..] {
+        [Produced::Message(o)] => {
+            assert_eq!(o.to, "Ben");
+            assert_eq!(
+                o.message,
+                OutMessage::Template {
+                    name: "nudge".into(),
+                    language: "en_US".into(),
+                    params: vec!["Anna".into(), "dishes".into()]
+                }
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let out = sim.send("Anna", InboundMessage::text("menu"));
+    let Produced::Message(o) = &out[0] else {
+        panic!("{out:?}")
+    };
+    let ids: Vec<&str> = o.message.choices().iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["a1", "b1"]);
+    assert_eq!(
+        texts(&sim.send("Anna", InboundMessage::reply("b1", "Second"))),
+        ["Anna: picked b1"]
+    );
+}
+
+#[test]
+fn timers_start_fire_once_and_cancel() {
+    let fs = flows(&[r#"
+id: remind
+triggers:
+  - { regex: '^in (?P<d>\S+) say (?P<w>.+)$', start: start }
+  - { keywords: [never mind], start: stop }
+steps:
+  - id: start
+    timer_start: { id: "r-{{ member.name }}", after: "{{ captures.d }}", step: fire, data: { what: "{{ captures.w }}" } }
+  - send: ok
+    next: end
+  - id: stop
+    timer_cancel: "r-{{ member.name }}"
+  - send: stopped
+    next: end
+  - id: fire
+    send: "{{ vars.what }}!"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "in 20m say tea"), ["Anna: ok"]);
+    assert!(texts(&sim.advance_to(t0() + chrono::Duration::minutes(19))).is_empty());
+    assert_eq!(
+        texts(&sim.advance_to(t0() + chrono::Duration::minutes(20))),
+        ["Anna: tea!"]
+    );
+    assert!(texts(&sim.advance_to(t0() + chrono::Duration::hours(5))).is_empty());
+    assert_eq!(say(&mut sim, "Anna", "in 1h say x"), ["Anna: ok"]);
+    assert_eq!(say(&mut sim, "Anna", "never mind"), ["Anna: stopped"]);
+    assert!(sim.timers.is_empty());
+}
+
+#[test]
+fn a_template_error_resets_the_conversation_with_an_error_effect() {
+    let fs = flows(&[r#"
+id: bad
+triggers: [{ keywords: [boom] }]
+steps:
+  - send: "{{ vars.missing.deeper }}"
+"#]);
+    let ev = Event {
+        member: "Anna".into(),
+        kind: EventKind::Message(InboundMessage::text("boom")),
+    };
+    let out = handle(&fs, &ConversationState::default(), &ev, &HouseholdData::default(), t0());
+    assert!(matches!(&out.effects[0], Effect::Error { step: Some(s), .. } if s == "step1"));
+    assert!(matches!(&out.effects[1], Effect::Send(o) if o.message.body().starts_with("Sorry")));
+    assert!(out.state.frames.is_empty());
+}
+
+#[test]
+fn triggers_follow_priority_roles_and_conditions() {
+    let fs = flows(&[
+        r#"
+id: low
+priority: 1
+triggers: [{ keywords: [hello] }]
+steps: [{ send: low }]
+"#,
+        r#"
+id: high
+priority: 5
+triggers:
+  - { keywords: [hello], roles: [admin] }
+  - { keywords: [hello], when: "member.language == 'nl'", priority: 4 }
+steps: [{ send: high }]
+"#,
+    ]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "Hello!"), ["Anna: high"]);
+    assert_eq!(say(&mut sim, "Ben", "hello"), ["Ben: low"]);
+    assert_eq!(say(&mut sim, "Kid", "HÉLLO"), ["Kid: high"]);
+}
