@@ -107,6 +107,8 @@ fn yaml_options() -> serde_saphyr::Options {
 }
 
 /// Parses one YAML document into `T`, turning failures into a diagnostic.
+// Diagnostics are the cold path; boxing them would only add noise at every call site.
+#[allow(clippy::result_large_err)]
 pub fn parse_yaml<T: DeserializeOwned>(file: &SourceFile) -> Result<T, Diagnostic> {
     if file.text.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(
@@ -1240,10 +1242,10 @@ fn compile_action(
         let id = cx.tpl(&t.id);
         let at = t.at.as_ref().and_then(|a| cx.tpl(a));
         let after = t.after.as_ref().and_then(|a| {
-            if !a.value.contains("{{") {
-                if let Err(e) = parse_duration(&a.value) {
-                    cx.err("duration", a.pos, format!("invalid duration: {e}"));
-                }
+            if !a.value.contains("{{")
+                && let Err(e) = parse_duration(&a.value)
+            {
+                cx.err("duration", a.pos, format!("invalid duration: {e}"));
             }
             cx.tpl(a)
         });
@@ -1675,10 +1677,10 @@ fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>) -> Option
             }
         }
     } else if let Some(num) = &d.number {
-        if let (Some(a), Some(b)) = (num.min, num.max) {
-            if a > b {
-                cx.err("validate", v.pos, format!("number range is empty: min {a} > max {b}"));
-            }
+        if let (Some(a), Some(b)) = (num.min, num.max)
+            && a > b
+        {
+            cx.err("validate", v.pos, format!("number range is empty: min {a} > max {b}"));
         }
         Validator::Number(num.min, num.max)
     } else if d.datetime == Some(true) {
@@ -1706,14 +1708,12 @@ fn check_graph(cx: &mut FlowCtx<'_>, flow: &Flow, def: &FlowFile, routed: &[Rout
     entries.extend(flow.schedules.iter().map(|(_, s)| s.start));
     // Timer targets may name any step; be generous and treat named timer steps as entries.
     for s in def.steps.value.iter() {
-        if let Some(t) = &s.timer_start {
-            if t.flow.as_ref().is_none_or(|f| f.value == flow.id) {
-                if let Some(st) = &t.step {
-                    if let Some(&i) = flow.step_index.get(&st.value) {
-                        entries.push(i);
-                    }
-                }
-            }
+        if let Some(t) = &s.timer_start
+            && t.flow.as_ref().is_none_or(|f| f.value == flow.id)
+            && let Some(st) = &t.step
+            && let Some(&i) = flow.step_index.get(&st.value)
+        {
+            entries.push(i);
         }
     }
     let mut seen = vec![false; n];

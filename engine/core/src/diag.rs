@@ -83,7 +83,7 @@ impl Diagnostic {
             Severity::Warning => "warning",
         };
         let _ = writeln!(out, "{label}[{}]: {}", self.code, self.message);
-        let mut place = format!("{}", self.file);
+        let mut place = self.file.to_string();
         if self.pos.line > 0 {
             let _ = write!(place, ":{}:{}", self.pos.line, self.pos.col.max(1));
         }

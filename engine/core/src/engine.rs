@@ -132,12 +132,12 @@ impl<'a> Run<'a> {
 
     /// Resets an expired conversation and reconciles frames with changed flows.
     fn expire_and_migrate(&mut self) {
-        if let (Some(exp), Some(top)) = (self.state.expires_at, self.state.frames.last()) {
-            if exp <= self.now {
-                self.trace.push(Trace::Expired { flow: top.flow.clone() });
-                self.clear_frames();
-                return;
-            }
+        if let (Some(exp), Some(top)) = (self.state.expires_at, self.state.frames.last())
+            && exp <= self.now
+        {
+            self.trace.push(Trace::Expired { flow: top.flow.clone() });
+            self.clear_frames();
+            return;
         }
         let mut reset = false;
         for f in &mut self.state.frames {
@@ -211,13 +211,10 @@ impl<'a> Run<'a> {
             self.answer(m);
             return;
         }
-        match self.route(m, &normalized, false, None) {
-            Some((t, caps)) => {
-                self.captures = caps;
-                self.clear_frames();
-                self.start_flow(t.flow, t.start, Return::None, Values::new());
-            }
-            None => {}
+        if let Some((t, caps)) = self.route(m, &normalized, false, None) {
+            self.captures = caps;
+            self.clear_frames();
+            self.start_flow(t.flow, t.start, Return::None, Values::new());
         }
     }
 
@@ -408,16 +405,16 @@ impl<'a> Run<'a> {
                 Err(miss) => considered.push((t.flow_id.clone(), t.index, miss)),
             }
         }
-        if let Some(t) = fallback {
-            if let Ok(caps) = self.allowed(t, BTreeMap::new()) {
-                self.trace.push(Trace::Routed {
-                    flow: Some(t.flow_id.clone()),
-                    trigger: Some(t.index),
-                    reason: "fallback: no other trigger matched".to_owned(),
-                    considered,
-                });
-                return Some((t, caps));
-            }
+        if let Some(t) = fallback
+            && let Ok(caps) = self.allowed(t, BTreeMap::new())
+        {
+            self.trace.push(Trace::Routed {
+                flow: Some(t.flow_id.clone()),
+                trigger: Some(t.index),
+                reason: "fallback: no other trigger matched".to_owned(),
+                considered,
+            });
+            return Some((t, caps));
         }
         if !interrupting {
             self.trace.push(Trace::Routed {
@@ -563,10 +560,10 @@ impl<'a> Run<'a> {
                     flow: flow_id,
                     step: step_id.clone(),
                 });
-                if let Action::Ask(a) = &self.fs.flows[fi].steps[si].action {
-                    if let Err(e) = self.send_prompt(a, None) {
-                        self.fail(&step_id, e);
-                    }
+                if let Action::Ask(a) = &self.fs.flows[fi].steps[si].action
+                    && let Err(e) = self.send_prompt(a, None)
+                {
+                    self.fail(&step_id, e);
                 }
             }
         }
@@ -1005,10 +1002,10 @@ impl<'a> Run<'a> {
     ) -> Result<(serde_json::Value, Vec<(String, String)>), String> {
         let choices = self.state.frames.last().map(|f| f.choices.as_slice()).unwrap_or(&[]);
         // A tap on one of the offered options is always a valid answer.
-        if let Some(id) = &m.reply_id {
-            if choices.iter().any(|c| &c.id == id) {
-                return Ok((serde_json::Value::String(id.clone()), Vec::new()));
-            }
+        if let Some(id) = &m.reply_id
+            && choices.iter().any(|c| &c.id == id)
+        {
+            return Ok((serde_json::Value::String(id.clone()), Vec::new()));
         }
         let text = m.text.as_deref().map(str::trim).unwrap_or_default();
         let text = if text.is_empty() {
@@ -1126,7 +1123,7 @@ impl<'a> Run<'a> {
     fn send_text(&mut self, t: &Text) -> Result<(), StepError> {
         let body = self.render_text(t)?;
         self.push_send(
-            &[self.member.name.clone()],
+            std::slice::from_ref(&self.member.name),
             OutMessage::Text {
                 body: clip(body.trim(), MAX_BODY),
             },

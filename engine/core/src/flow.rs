@@ -100,10 +100,10 @@ impl Household {
     /// A member by phone number (digits only compared) or WhatsApp user id.
     pub fn member_by_address(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<&Member> {
         let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-        if let Some(uid) = user_id {
-            if let Some(m) = self.members.iter().find(|m| m.user_id.as_deref() == Some(uid)) {
-                return Some(m);
-            }
+        if let Some(uid) = user_id
+            && let Some(m) = self.members.iter().find(|m| m.user_id.as_deref() == Some(uid))
+        {
+            return Some(m);
         }
         let wa = wa_id.map(digits)?;
         self.members
@@ -306,9 +306,14 @@ pub enum Options {
         /// Button label.
         button: Text,
         /// Sections: (title, rows of (id, title, description)).
-        sections: Vec<(Option<Text>, Vec<(String, Text, Option<Text>)>)>,
+        sections: Vec<SectionSpec>,
     },
 }
+
+/// A list row: (id, title, description).
+pub type RowSpec = (String, Text, Option<Text>);
+/// A list section: (title, rows).
+pub type SectionSpec = (Option<Text>, Vec<RowSpec>);
 
 /// A message to send.
 #[derive(Debug)]

@@ -195,6 +195,7 @@ pub struct CaseResult {
 }
 
 /// Parses a test file.
+#[allow(clippy::result_large_err)] // a cold path, see `check::parse_yaml`
 pub fn parse_test_file(file: &SourceFile) -> Result<TestFile, Diagnostic> {
     parse_yaml::<TestFile>(file)
 }
@@ -395,10 +396,10 @@ pub fn run_case(flows: &FlowSet, case: &TestCase) -> Result<(), String> {
         };
         if let Some(produced) = produced {
             for p in &produced {
-                if let Produced::Message(o) = p {
-                    if !o.message.choices().is_empty() {
-                        last_options.insert(o.to.clone(), o.message.clone());
-                    }
+                if let Produced::Message(o) = p
+                    && !o.message.choices().is_empty()
+                {
+                    last_options.insert(o.to.clone(), o.message.clone());
                 }
             }
             pending.extend(produced);
@@ -483,21 +484,21 @@ pub fn run_case(flows: &FlowSet, case: &TestCase) -> Result<(), String> {
                     top.map_or("", |f| &f.step)
                 )));
             }
-            if let Some(f) = &st.flow {
-                if top.map(|t| &t.flow) != Some(f) {
-                    return Err(at(format!(
-                        "expected flow `{f}`, actual {}",
-                        top.map_or("idle".to_owned(), |t| format!("`{}`", t.flow))
-                    )));
-                }
+            if let Some(f) = &st.flow
+                && top.map(|t| &t.flow) != Some(f)
+            {
+                return Err(at(format!(
+                    "expected flow `{f}`, actual {}",
+                    top.map_or("idle".to_owned(), |t| format!("`{}`", t.flow))
+                )));
             }
-            if let Some(stp) = &st.step {
-                if top.map(|t| &t.step) != Some(stp) {
-                    return Err(at(format!(
-                        "expected step `{stp}`, actual {}",
-                        top.map_or("idle".to_owned(), |t| format!("`{}`", t.step))
-                    )));
-                }
+            if let Some(stp) = &st.step
+                && top.map(|t| &t.step) != Some(stp)
+            {
+                return Err(at(format!(
+                    "expected step `{stp}`, actual {}",
+                    top.map_or("idle".to_owned(), |t| format!("`{}`", t.step))
+                )));
             }
         } else if let Some(expected) = &s.timers {
             let mut actual: Vec<String> = sim.timers.keys().cloned().collect();
@@ -561,10 +562,10 @@ fn check_bot(e: &BotExpect, got: &Produced, actor: &str) -> Result<(), String> {
                 if n != name {
                     return Err(format!("expected template `{name}`, got template `{n}`"));
                 }
-                if let Some(ps) = &e.params {
-                    if ps != params {
-                        return Err(format!("template parameters differ\n{}", diff_lines(ps, params)));
-                    }
+                if let Some(ps) = &e.params
+                    && ps != params
+                {
+                    return Err(format!("template parameters differ\n{}", diff_lines(ps, params)));
                 }
             }
             _ => return Err(format!("expected template `{name}`, got {}", describe_out(o))),
@@ -572,13 +573,13 @@ fn check_bot(e: &BotExpect, got: &Produced, actor: &str) -> Result<(), String> {
         return Ok(());
     }
     let body = o.message.body();
-    if let Some(t) = &e.text {
-        if &body != t {
-            return Err(format!(
-                "message text differs\n{}",
-                diff_lines(&lines(t), &lines(&body))
-            ));
-        }
+    if let Some(t) = &e.text
+        && &body != t
+    {
+        return Err(format!(
+            "message text differs\n{}",
+            diff_lines(&lines(t), &lines(&body))
+        ));
     }
     if let Some(c) = &e.contains {
         for needle in &c.0 {
