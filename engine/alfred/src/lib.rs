@@ -8,8 +8,10 @@
 //! - [`cmd_check`]: `alfred check`.
 //! - [`cmd_test`]: `alfred test`.
 //! - [`cmd_shell`]: `alfred shell`.
+//! - [`whatsapp`]: the WhatsApp Cloud API contract (signatures, payloads, errors).
 
 pub mod cmd_check;
 pub mod cmd_shell;
 pub mod cmd_test;
 pub mod flowdir;
+pub mod whatsapp;
