@@ -1,1 +1,28 @@
-mod x {}
+//! Alfred-Home's end-to-end tests: one integration-test binary, one module per area.
+//!
+//! The modules live in `tests/integration/` (not beside this file) so that Cargo does
+//! not also build each of them as a test binary of its own.
+//!
+//! - `broken_flows`: every class of mistake `alfred check` must report, with snapshots
+//!   of the rendered output (`tests/fixtures/broken/`, `tests/snapshots/`).
+//! - `hostile_yaml`: inputs built to hang, crash or exhaust the checker.
+//! - `schema_drift`: the committed JSON Schemas match the model types.
+//! - `core_is_pure`: `alfred-core` depends on no I/O crate.
+//! - `cli`: the real `alfred` binary (`check`, `test`, `shell`).
+//! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
+
+#[path = "integration/support.rs"]
+mod support;
+
+#[path = "integration/broken_flows.rs"]
+mod broken_flows;
+#[path = "integration/cli.rs"]
+mod cli;
+#[path = "integration/core_is_pure.rs"]
+mod core_is_pure;
+#[path = "integration/defects.rs"]
+mod defects;
+#[path = "integration/hostile_yaml.rs"]
+mod hostile_yaml;
+#[path = "integration/schema_drift.rs"]
+mod schema_drift;

@@ -1,0 +1,150 @@
+//! The real `alfred` binary, as an admin runs it.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use crate::support::{TempDir, copy_dir, root};
+
+fn alfred(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alfred"));
+    cmd.current_dir(root())
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run alfred");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let Output { status, stdout, stderr } = child.wait_with_output().expect("wait for alfred");
+    (
+        status.code().expect("exited normally"),
+        String::from_utf8(stdout).expect("utf-8 stdout"),
+        String::from_utf8(stderr).expect("utf-8 stderr"),
+    )
+}
+
+fn last_line(s: &str) -> &str {
+    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default()
+}
+
+fn is_summary(line: &str, failed: &str) -> bool {
+    line.strip_suffix(&format!(" passed, {failed} failed"))
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[test]
+fn check_shipped_flows_passes() {
+    let (code, out, err) = alfred(&["check", "flows"], None);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(last_line(&out).starts_with("ok: "), "{out}");
+    assert!(!out.contains("error["), "{out}");
+}
+
+#[test]
+fn check_broken_fixtures_fails_errors_first() {
+    let (code, out, _) = alfred(&["check", "tests/fixtures/broken"], None);
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let sep = lines
+        .iter()
+        .position(|l| l.starts_with("--- warnings"))
+        .expect("a warnings section");
+    let first_error = lines.iter().position(|l| l.starts_with("error[")).expect("errors");
+    let last_error = lines.iter().rposition(|l| l.starts_with("error[")).unwrap();
+    let first_warning = lines.iter().position(|l| l.starts_with("warning[")).expect("warnings");
+    assert!(
+        first_error < sep && last_error < sep,
+        "every error comes before the warnings"
+    );
+    assert!(first_warning > sep, "every warning comes after the separator");
+    assert!(last_line(&out).starts_with("failed: "), "{out}");
+    // file:line:col locations are printed.
+    assert!(
+        out.contains("--> tests/fixtures/broken/unknown_step.yaml:6:11"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_missing_directory_fails_clearly() {
+    let (code, out, err) = alfred(&["check", "no/such/dir"], None);
+    assert_eq!(code, 1);
+    assert!(format!("{out}{err}").contains("cannot read no/such/dir"), "{out}{err}");
+}
+
+#[test]
+fn test_shipped_flows_passes() {
+    let (code, out, err) = alfred(&["test", "flows"], None);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(is_summary(last_line(&out), "0"), "last line: {:?}", last_line(&out));
+}
+
+const FAILING_TEST: &str = "\
+tests:
+  - name: expects the wrong reply
+    steps:
+      - user: add milk
+      - bot: Added bread. The list has 1 item.
+  - name: expects the right reply
+    steps:
+      - user: add milk
+      - bot: Added milk. The list has 1 item.
+";
+
+#[test]
+fn test_with_a_failing_case_fails_with_a_diff() {
+    let tmp = TempDir::new("flows-copy");
+    let flows = tmp.path().join("flows");
+    copy_dir(&root().join("flows"), &flows);
+    std::fs::create_dir_all(flows.join("tests")).unwrap();
+    std::fs::write(flows.join("tests/zz_deliberately_failing.test.yaml"), FAILING_TEST).unwrap();
+    let (code, out, err) = alfred(&["test", flows.to_str().unwrap()], None);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("expects the wrong reply ... FAILED"), "{out}");
+    assert!(out.contains("expects the right reply ... ok"), "{out}");
+    assert!(out.contains("message text differs"), "{out}");
+    assert!(
+        out.contains("  - Added bread. The list has 1 item."),
+        "expected line in the diff:\n{out}"
+    );
+    assert!(
+        out.contains("  + Added milk. The list has 1 item."),
+        "actual line in the diff:\n{out}"
+    );
+    assert!(is_summary(last_line(&out), "1"), "last line: {:?}", last_line(&out));
+    // --filter narrows the run to the matching case.
+    let (code, out, _) = alfred(&["test", flows.to_str().unwrap(), "--filter", "right reply"], None);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(last_line(&out), "1 passed, 0 failed");
+    drop(tmp);
+}
+
+#[test]
+fn shell_replies_to_piped_messages() {
+    let (code, out, err) = alfred(&["shell", "flows", "--as", "Anna"], Some("add milk\nlist\n"));
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    // One reply per message; a reply may span several lines.
+    let replies: Vec<&str> = out.split("Alfred: ").skip(1).collect();
+    assert_eq!(replies.len(), 2, "{out}");
+    assert!(replies[0].to_lowercase().contains("added milk"), "{out}");
+    assert!(replies[1].contains("milk"), "the list reply shows milk:\n{out}");
+}
+
+#[test]
+fn shell_as_unknown_member_fails_clearly() {
+    let (code, out, err) = alfred(&["shell", "--as", "Nobody"], Some(""));
+    assert_ne!(code, 0, "{out}{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("no member named `Nobody`"), "{all}");
+    assert!(all.contains("Anna"), "the message lists the members: {all}");
+}
+
+#[test]
+fn shell_refuses_broken_flows() {
+    let (code, out, err) = alfred(&["shell", "tests/fixtures/broken", "--as", "Anna"], Some("hi\n"));
+    assert_eq!(code, 1);
+    assert!(err.contains("the flows have errors"), "{err}");
+    assert!(out.contains("error["), "the errors are shown: {out}");
+}
