@@ -325,9 +325,8 @@ fn snapshot_each_file() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Checker bugs found while writing these fixtures. Each test asserts the correct
-// behaviour and is ignored until the checker is fixed (then drop the `#[ignore]`).
-// The fixtures above use the forms that are reported correctly today.
+// Regressions: checker position bugs found while writing these fixtures (short-form
+// `send`, `description`, per-language texts), fixed in the checker.
 // ---------------------------------------------------------------------------------------
 
 fn first(checked: &alfred_core::Checked, code: &str) -> Option<alfred_core::diag::Diagnostic> {
@@ -335,16 +334,14 @@ fn first(checked: &alfred_core::Checked, code: &str) -> Option<alfred_core::diag
 }
 
 #[test]
-#[ignore = "bug: short-form `send: \"…\"` loses its position: template errors there have no line:col"]
-fn bug_short_form_send_template_error_has_a_position() {
+fn regression_short_form_send_template_error_has_a_position() {
     let checked = crate::support::check_flow("id: a\nsteps:\n  - send: \"Hello {{ member.name\"\n");
     let d = first(&checked, "template").expect("a template error");
     assert_eq!((d.pos.line, d.pos.col), (3, 11), "{d:?}");
 }
 
 #[test]
-#[ignore = "bug: short-form `send: \"…\"` loses its position: undefined variables there have no line:col"]
-fn bug_short_form_send_undefined_variable_has_a_position() {
+fn regression_short_form_send_undefined_variable_has_a_position() {
     let checked = crate::support::check_flow("id: a\nsteps:\n  - send: \"Hello {{ nmae }}\"\n");
     let d = first(&checked, "undefined").expect("an undefined-variable error");
     assert_eq!((d.pos.line, d.pos.col), (3, 11), "{d:?}");
@@ -354,8 +351,7 @@ fn bug_short_form_send_undefined_variable_has_a_position() {
 }
 
 #[test]
-#[ignore = "bug: variables in a flow's `description` are never checked (`{{ nmae }}` loads, then fails in help)"]
-fn bug_description_variables_are_checked() {
+fn regression_description_variables_are_checked() {
     let checked = crate::support::check_flow("id: a\ndescription: \"Hi {{ nmae }}\"\nsteps:\n  - send: hi\n");
     let d = first(&checked, "undefined").expect("`nmae` is reported");
     assert_eq!((d.pos.line, d.pos.col), (2, 14), "{d:?}");
@@ -363,16 +359,14 @@ fn bug_description_variables_are_checked() {
 }
 
 #[test]
-#[ignore = "bug: a template error in `description` points at `id:` instead of the description"]
-fn bug_description_template_error_points_at_the_description() {
+fn regression_description_template_error_points_at_the_description() {
     let checked = crate::support::check_flow("id: a\ndescription: \"Hi {{ nmae\"\nsteps:\n  - send: hi\n");
     let d = first(&checked, "template").expect("a template error");
     assert_eq!((d.pos.line, d.pos.col), (2, 14), "{d:?}");
 }
 
 #[test]
-#[ignore = "bug: a template error in one language of a per-language text points at the first language"]
-fn bug_per_language_text_error_points_at_its_language() {
+fn regression_per_language_text_error_points_at_its_language() {
     let flow = "id: a\nsteps:\n  - send:\n      text:\n        en: fine\n        nl: \"{{ kapot\"\n";
     let checked = crate::support::check_flow(flow);
     let d = first(&checked, "template").expect("a template error");

@@ -149,8 +149,15 @@ fn describe_yaml_error(raw: &str) -> (String, Option<String>) {
         Some(i) => raw[..i].to_owned(),
         None => raw.to_owned(),
     };
+    // Advice about the YAML library's options is not something an admin can act on.
+    let msg = match msg.find(", set DuplicateKeyPolicy") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg,
+    };
     let msg = msg.trim().to_owned();
-    let hint = if msg.contains("unknown field") {
+    let hint = if msg.contains("Documents") {
+        Some("a file holds one YAML document: remove the `---` separator and put each flow in its own file".to_owned())
+    } else if msg.contains("unknown field") {
         Some("check the spelling; docs/flows.md lists every key".to_owned())
     } else if msg.contains("duplicate") {
         Some("each key may appear once per map; remove or rename one".to_owned())
@@ -158,6 +165,8 @@ fn describe_yaml_error(raw: &str) -> (String, Option<String>) {
         Some("the file is nested too deeply or uses too many aliases".to_owned())
     } else if msg.contains("missing field") {
         Some("add the required key".to_owned())
+    } else if msg.starts_with("invalid") || msg.contains("expected") {
+        Some("the value has the wrong type here; docs/flows.md shows what each key takes".to_owned())
     } else {
         None
     };
@@ -546,7 +555,8 @@ impl<'a> FlowCtx<'a> {
                 }
                 let mut v = Vec::new();
                 for (lang, s) in m {
-                    v.push((lang.clone(), self.tpl_str(s, t.pos)?));
+                    let pos = if s.pos.line == 0 { t.pos } else { s.pos };
+                    v.push((lang.clone(), self.tpl_str(s, pos)?));
                 }
                 v
             }
@@ -610,6 +620,7 @@ fn compile_flows(
                     flow.id.pos,
                     format!("flow id `{id}` is already used"),
                 )
+                .within(Some(id), None)
                 .hint(format!("first used in {prev}; flow ids must be unique")),
             );
         } else {
@@ -861,6 +872,10 @@ fn compile_flow(
     }
     cx.step = None;
 
+    // The description is a template too (rendered by `help`): compile it before the
+    // variable check so its variables are checked like every other template's.
+    let description = def.description.as_ref().and_then(|d| cx.text(d));
+
     // Variable check: roots that can never exist, and slots/vars/captures never set.
     let uses = std::mem::take(&mut cx.uses);
     for u in uses {
@@ -901,12 +916,7 @@ fn compile_flow(
     let flow = Flow {
         id: id.clone(),
         file: file.path.clone(),
-        description: def.description.as_ref().and_then(|d| {
-            cx.text(&Sp {
-                value: d.clone(),
-                pos: def.id.pos,
-            })
-        }),
+        description,
         interruptible: def.interruptible,
         hidden: def.hidden,
         expires_after,
@@ -1066,7 +1076,12 @@ fn compile_action(
         }
     };
     if let Some(send) = &s.send {
-        return compile_send(cx, &send.value, send.pos, household).map_or(Action::Nothing, Action::Send);
+        // `send: "text"` (the short form) has no position of its own: use the step's.
+        let mut def = send.value.clone();
+        if let Some(t) = def.text.as_mut().filter(|t| t.pos.line == 0) {
+            t.pos = send.pos;
+        }
+        return compile_send(cx, &def, send.pos, household).map_or(Action::Nothing, Action::Send);
     }
     if let Some(ask) = &s.ask {
         slots.insert(ask.slot.value.clone());

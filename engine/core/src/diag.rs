@@ -82,7 +82,8 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let _ = writeln!(out, "{label}[{}]: {}", self.code, self.message);
+        // Messages may quote what the admin wrote; keep hostile input from flooding the terminal.
+        let _ = writeln!(out, "{label}[{}]: {}", self.code, clip(&self.message, 300));
         let mut place = self.file.to_string();
         if self.pos.line > 0 {
             let _ = write!(place, ":{}:{}", self.pos.line, self.pos.col.max(1));
@@ -142,6 +143,16 @@ fn token_len(line: &str, col: usize) -> usize {
     // A plain scalar may contain spaces ("add milk"), but trailing blanks are not part of it.
     let token: String = rest[..n].iter().collect();
     token.trim_end().chars().count().max(1)
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
 }
 
 /// Sorts diagnostics by file, then position, errors before warnings at the same place.

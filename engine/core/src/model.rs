@@ -27,7 +27,7 @@ pub struct Pos {
 }
 
 /// A value together with where it was written.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sp<T> {
     /// The value.
     pub value: T,
@@ -90,8 +90,8 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
 pub enum Text {
     /// The same text for every language.
     One(String),
-    /// Language code → text.
-    PerLanguage(BTreeMap<String, String>),
+    /// Language code → text (each with its own position, for diagnostics).
+    PerLanguage(BTreeMap<String, Sp<String>>),
 }
 
 impl JsonSchema for Text {
@@ -137,7 +137,7 @@ impl<'de> Deserialize<'de> for Text {
                 Ok(Text::One(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text, A::Error> {
-                let m = BTreeMap::<String, String>::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let m = BTreeMap::<String, Sp<String>>::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(Text::PerLanguage(m))
             }
         }
@@ -384,7 +384,7 @@ pub struct FlowFile {
     /// Unique id of the flow, e.g. `groceries`.
     pub id: Sp<String>,
     /// What this flow does, in one line; `help` lists it.
-    pub description: Option<Text>,
+    pub description: Option<Sp<Text>>,
     /// Default priority of this flow's triggers (higher wins). Default 0.
     #[serde(default)]
     pub priority: i32,
