@@ -71,6 +71,9 @@ const MAX_FOOTER: usize = 60;
 const MAX_LIST_BUTTON: usize = 20;
 
 /// Roots a template may read; anything else is surely undefined.
+/// minijinja's global functions are defined too (but not worth listing in hints).
+const GLOBAL_FUNCTIONS: &[&str] = &["range", "dict", "namespace", "lipsum", "debug", "cycler", "joiner"];
+
 const CONTEXT_ROOTS: &[&str] = &[
     "message",
     "captures",
@@ -102,6 +105,8 @@ fn yaml_options() -> serde_saphyr::Options {
     let mut opts = serde_saphyr::Options::default();
     opts.budget = Some(budget);
     opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    // YAML 1.2 booleans only: `choice: [yes, no]` and `send: Yes` stay text.
+    opts.strict_booleans = true;
     opts.with_snippet = false;
     opts
 }
@@ -634,25 +639,37 @@ fn compile_flows(
         index.steps.push(step_ids(&flow.steps.value));
     }
     // Variables that timers hand to a flow (as `vars`), from any flow.
-    let mut timer_vars: HashMap<String, HashSet<String>> = HashMap::new();
+    // What timers (from any flow) hand to each flow: variables, and steps they start at.
+    let mut timer_in: HashMap<String, TimerTargets> = HashMap::new();
     for (_, flow) in parsed {
         for s in flow.steps.value.iter() {
             if let Some(t) = &s.timer_start {
                 let target = t.flow.as_ref().map_or(flow.id.value.clone(), |f| f.value.clone());
-                timer_vars.entry(target).or_default().extend(t.data.keys().cloned());
+                let entry = timer_in.entry(target).or_default();
+                entry.vars.extend(t.data.keys().cloned());
+                entry.steps.extend(t.step.as_ref().map(|st| st.value.clone()));
             }
         }
     }
     let mut flows = Vec::new();
     let mut triggers = Vec::new();
     for (i, (f, def)) in parsed.iter().enumerate() {
-        let extra_vars = timer_vars.get(&def.id.value).cloned().unwrap_or_default();
-        let (flow, trig) = compile_flow(i, f, def, household, &index, &extra_vars, templates, diags);
+        let from_timers = timer_in.get(&def.id.value).cloned().unwrap_or_default();
+        let (flow, trig) = compile_flow(i, f, def, household, &index, &from_timers, templates, diags);
         flows.push(flow);
         triggers.extend(trig);
     }
     check_shadowing(&flows, &triggers, parsed, diags);
     (flows, triggers)
+}
+
+/// What timers of any flow hand to one flow.
+#[derive(Clone, Default)]
+struct TimerTargets {
+    /// Keys of `data:` (they arrive as `vars`).
+    vars: HashSet<String>,
+    /// Steps timers start at (entries for the reachability check).
+    steps: HashSet<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -662,7 +679,7 @@ fn compile_flow(
     def: &FlowFile,
     household: &Household,
     index: &FlowIndex<'_>,
-    timer_vars: &HashSet<String>,
+    timer_in: &TimerTargets,
     templates: &mut Templates,
     diags: &mut Vec<Diagnostic>,
 ) -> (Flow, Vec<RoutedTrigger>) {
@@ -723,9 +740,13 @@ fn compile_flow(
     let mut capture_names: HashSet<String> = HashSet::new();
     for (ti, t) in def.triggers.iter().enumerate() {
         let start = match &t.start {
-            Some(s) => resolve(&mut cx, s).and_then(|t| match t {
+            Some(s) => resolve(&mut cx, s).and_then(|target| match target {
                 Target::Step(i) => Some(i),
-                Target::End => None,
+                Target::End => {
+                    cx.err("trigger", s.pos, "a trigger cannot start at `end`").hint =
+                        Some("name the step the flow should start at".to_owned());
+                    None
+                }
             }),
             None => Some(0),
         };
@@ -737,23 +758,42 @@ fn compile_flow(
             t.reply.is_some(),
             t.kind.is_some(),
             t.schedule.is_some(),
-            t.fallback.is_some(),
+            t.fallback.as_ref().is_some_and(|f| f.value),
         ]
         .iter()
         .filter(|b| **b)
         .count();
+        if let Some(f) = t.fallback.as_ref().filter(|f| !f.value) {
+            cx.err("trigger", f.pos, "`fallback: false` is not a trigger").hint =
+                Some("remove the trigger, or write `fallback: true`".to_owned());
+            continue;
+        }
         if kinds != 1 {
             cx.err("trigger", pos, format!("trigger #{ti} must have exactly one of keywords, regex, reply, kind, schedule, fallback (has {kinds})"));
             continue;
         }
         let matcher = if let Some(k) = &t.keywords {
-            let set: HashSet<String> = k
-                .value
-                .0
-                .iter()
-                .map(|w| normalize(w))
-                .filter(|w| !w.is_empty())
-                .collect();
+            let mut set: HashSet<String> = HashSet::new();
+            for w in &k.value.0 {
+                let n = normalize(w);
+                if n.is_empty() {
+                    cx.warn(
+                        "keyword",
+                        k.pos,
+                        format!("keyword `{w}` has no letters or digits and never matches"),
+                    )
+                    .hint = Some("keywords are matched ignoring punctuation and emoji".to_owned());
+                } else if household.cancel_words.contains(&n) {
+                    cx.warn(
+                        "keyword",
+                        k.pos,
+                        format!("keyword `{w}` is a cancel word and never reaches this flow"),
+                    )
+                    .hint = Some("cancel words (household.yaml `cancel_words`) are handled first".to_owned());
+                } else {
+                    set.insert(n);
+                }
+            }
             if set.is_empty() {
                 cx.err("trigger", k.pos, "no usable keywords").hint =
                     Some("keywords need letters or digits".to_owned());
@@ -789,6 +829,10 @@ fn compile_flow(
                 .timezone
                 .as_ref()
                 .map_or_else(|| household.timezone.name().to_owned(), |t| t.value.clone());
+            if t.priority.is_some() {
+                cx.warn("schedule", s.cron.pos, "`priority` has no effect on a schedule trigger")
+                    .hint = Some("schedules are not routed; remove `priority`".to_owned());
+            }
             match CronSchedule::parse(&s.cron.value, &tz_name) {
                 Ok(cron) => {
                     if let Some(st) = start {
@@ -798,6 +842,8 @@ fn compile_flow(
                                 cron,
                                 audience: s.audience,
                                 start: st,
+                                when: when.clone(),
+                                roles: t.roles.clone().unwrap_or_default(),
                             },
                         ));
                     }
@@ -834,7 +880,7 @@ fn compile_flow(
     // Steps.
     let mut steps = Vec::new();
     let mut slots: HashSet<String> = HashSet::new();
-    let mut vars: HashSet<String> = timer_vars.clone();
+    let mut vars: HashSet<String> = timer_in.vars.clone();
     for (i, s) in def.steps.value.iter().enumerate() {
         let sid = ids[i].clone();
         cx.step = Some(sid.clone());
@@ -874,7 +920,15 @@ fn compile_flow(
 
     // The description is a template too (rendered by `help`): compile it before the
     // variable check so its variables are checked like every other template's.
-    let description = def.description.as_ref().and_then(|d| cx.text(d));
+    let description = def.description.as_ref().and_then(|d| {
+        let t = cx.text(d)?;
+        // `help` shows descriptions outside any conversation, so there is nothing to fill in.
+        if t.variants.iter().any(|(_, tpl)| matches!(tpl, Tpl::Jinja(_))) {
+            cx.err("description", d.pos, "a description cannot use template syntax")
+                .hint = Some("it is shown by `help`, outside any conversation; write plain text".to_owned());
+        }
+        Some(t)
+    });
 
     // Variable check: roots that can never exist, and slots/vars/captures never set.
     let uses = std::mem::take(&mut cx.uses);
@@ -886,7 +940,7 @@ fn compile_flow(
             let root = parts.next().unwrap_or_default();
             let field = parts.next();
             cx.step = u.step.clone();
-            if !CONTEXT_ROOTS.contains(&root) && !u.extra.contains(&root) {
+            if !CONTEXT_ROOTS.contains(&root) && !GLOBAL_FUNCTIONS.contains(&root) && !u.extra.contains(&root) {
                 let mut roots: Vec<&str> = CONTEXT_ROOTS.to_vec();
                 roots.extend(u.extra);
                 let hint = match did_you_mean(root, roots.iter().copied()) {
@@ -925,7 +979,7 @@ fn compile_flow(
         schedules,
         version: hex::encode(&Sha256::digest(file.text.as_bytes())[..8]),
     };
-    check_graph(&mut cx, &flow, def, &routed);
+    check_graph(&mut cx, &flow, def, &routed, &timer_in.steps);
     (flow, routed)
 }
 
@@ -1085,6 +1139,12 @@ fn compile_action(
     }
     if let Some(ask) = &s.ask {
         slots.insert(ask.slot.value.clone());
+        // A regex validator's named groups become slots too.
+        if let Some(re) = ask.validate.as_ref().and_then(|v| v.value.regex.as_ref())
+            && let Ok(re) = regex::Regex::new(&re.value)
+        {
+            slots.extend(re.capture_names().flatten().map(str::to_owned));
+        }
         return compile_ask(cx, &ask.value, ask.pos, household, resolve)
             .map_or(Action::Nothing, |a| Action::Ask(Box::new(a)));
     }
@@ -1126,7 +1186,11 @@ fn compile_action(
     if let Some(g) = &s.goto {
         return flow_ref(cx, g).map_or(Action::Nothing, Action::Goto);
     }
-    if s.end.is_some() {
+    if let Some(e) = &s.end {
+        if !e.value {
+            cx.err("step", e.pos, "`end: false` does nothing").hint =
+                Some("remove it; a step without `end` continues with `next`".to_owned());
+        }
         return Action::End;
     }
     if let Some(l) = &s.list_add {
@@ -1169,6 +1233,7 @@ fn compile_action(
     }
     if let Some(w) = &s.record_update {
         collection_known(cx, &w.collection);
+        require_selection(cx, w.id.is_some() || w.filter.is_some(), w.pos, "record_update");
         check_fields(cx, household, &w.collection.value, &w.fields);
         if let Some(v) = &w.into {
             vars.insert(v.clone());
@@ -1190,6 +1255,7 @@ fn compile_action(
     }
     if let Some(d) = &s.record_delete {
         collection_known(cx, &d.collection);
+        require_selection(cx, d.id.is_some() || d.filter.is_some(), d.pos, "record_delete");
         if let Some(v) = &d.into {
             vars.insert(v.clone());
         }
@@ -1316,6 +1382,14 @@ fn compile_fields(cx: &mut FlowCtx<'_>, fields: &BTreeMap<String, Sp<String>>) -
         .collect()
 }
 
+/// Updating or deleting every record by accident is too easy: ask for `where: "true"`.
+fn require_selection(cx: &mut FlowCtx<'_>, selected: bool, pos: Pos, what: &str) {
+    if !selected {
+        cx.err("record", pos, format!("`{what}` needs `id` or `where`")).hint =
+            Some("to change every record, say so: `where: \"true\"`".to_owned());
+    }
+}
+
 fn compile_select(
     cx: &mut FlowCtx<'_>,
     collection: &Sp<String>,
@@ -1358,7 +1432,7 @@ fn compile_buttons(cx: &mut FlowCtx<'_>, b: &Sp<Vec<ButtonDef>>) -> Vec<(String,
             .id
             .as_ref()
             .map(|i| i.value.clone())
-            .unwrap_or_else(|| first_literal(&title));
+            .unwrap_or_else(|| first_literal(cx, &title, btn.title.pos));
         if !seen.insert(id.clone()) {
             cx.err(
                 "duplicate-button",
@@ -1371,10 +1445,16 @@ fn compile_buttons(cx: &mut FlowCtx<'_>, b: &Sp<Vec<ButtonDef>>) -> Vec<(String,
     out
 }
 
-fn first_literal(t: &Text) -> String {
+/// The default reply id of an option: its (first-language) title. A title that is a
+/// template has no stable id, so one must be written.
+fn first_literal(cx: &mut FlowCtx<'_>, t: &Text, pos: Pos) -> String {
     match &t.variants[0].1 {
         Tpl::Lit(s) => s.clone(),
-        Tpl::Jinja(n) => n.clone(),
+        Tpl::Jinja(n) => {
+            cx.err("button-id", pos, "an option whose title is a template needs an `id`")
+                .hint = Some("the id is what a tap sends back; give it a fixed `id:`".to_owned());
+            n.clone()
+        }
     }
 }
 
@@ -1431,7 +1511,7 @@ fn compile_list(cx: &mut FlowCtx<'_>, l: &ListMenuDef) -> Option<Options> {
             let id =
                 r.id.as_ref()
                     .map(|i| i.value.clone())
-                    .unwrap_or_else(|| first_literal(&rt));
+                    .unwrap_or_else(|| first_literal(cx, &rt, r.title.pos));
             if !seen.insert(id.clone()) {
                 cx.err(
                     "duplicate-button",
@@ -1532,6 +1612,13 @@ fn compile_send(cx: &mut FlowCtx<'_>, s: &SendDef, pos: Pos, household: &Househo
         cx.limit(t, p, max, "message body");
     }
     let footer = s.footer.as_ref().and_then(|f| {
+        if matches!(options, Options::None) {
+            cx.warn(
+                "send",
+                f.pos,
+                "a footer only shows under buttons or a list; it is dropped here",
+            );
+        }
         let t = cx.text(f)?;
         cx.limit(&t, f.pos, MAX_FOOTER, "footer");
         Some(t)
@@ -1589,8 +1676,11 @@ fn compile_ask(
                 b.iter()
                     .flat_map(|(id, t)| {
                         let mut v = vec![(normalize(id), id.clone())];
-                        if let Tpl::Lit(title) = &t.variants[0].1 {
-                            v.push((normalize(title), id.clone()));
+                        // A typed title counts in any language the title is written in.
+                        for (_, tpl) in &t.variants {
+                            if let Tpl::Lit(title) = tpl {
+                                v.push((normalize(title), id.clone()));
+                            }
                         }
                         v
                     })
@@ -1602,8 +1692,11 @@ fn compile_ask(
                     .flat_map(|(_, rows)| rows.iter())
                     .flat_map(|(id, t, _)| {
                         let mut v = vec![(normalize(id), id.clone())];
-                        if let Tpl::Lit(title) = &t.variants[0].1 {
-                            v.push((normalize(title), id.clone()));
+                        // A typed title counts in any language the title is written in.
+                        for (_, tpl) in &t.variants {
+                            if let Tpl::Lit(title) = tpl {
+                                v.push((normalize(title), id.clone()));
+                            }
                         }
                         v
                     })
@@ -1710,7 +1803,13 @@ fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>) -> Option
 }
 
 /// Reachability, dead ends and loops that never wait.
-fn check_graph(cx: &mut FlowCtx<'_>, flow: &Flow, def: &FlowFile, routed: &[RoutedTrigger]) {
+fn check_graph(
+    cx: &mut FlowCtx<'_>,
+    flow: &Flow,
+    def: &FlowFile,
+    routed: &[RoutedTrigger],
+    timer_steps: &HashSet<String>,
+) {
     let n = flow.steps.len();
     if n == 0 {
         return;
@@ -1721,16 +1820,8 @@ fn check_graph(cx: &mut FlowCtx<'_>, flow: &Flow, def: &FlowFile, routed: &[Rout
     let mut entries: Vec<usize> = vec![0];
     entries.extend(routed.iter().map(|t| t.start));
     entries.extend(flow.schedules.iter().map(|(_, s)| s.start));
-    // Timer targets may name any step; be generous and treat named timer steps as entries.
-    for s in def.steps.value.iter() {
-        if let Some(t) = &s.timer_start
-            && t.flow.as_ref().is_none_or(|f| f.value == flow.id)
-            && let Some(st) = &t.step
-            && let Some(&i) = flow.step_index.get(&st.value)
-        {
-            entries.push(i);
-        }
-    }
+    // Steps that timers (from any flow) start at are entries too.
+    entries.extend(timer_steps.iter().filter_map(|st| flow.step_index.get(st).copied()));
     let mut seen = vec![false; n];
     let mut stack = entries;
     while let Some(i) = stack.pop() {

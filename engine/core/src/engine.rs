@@ -57,6 +57,7 @@ pub fn handle(
         member,
         now,
         data: Cow::Borrowed(data),
+        original_data: data,
         state: state.clone(),
         effects: Vec::new(),
         trace: Vec::new(),
@@ -84,6 +85,8 @@ struct Run<'a> {
     now: DateTime<Utc>,
     /// Borrowed until the first data change, so read-only messages copy nothing.
     data: Cow<'a, HouseholdData>,
+    /// The data as given, to roll back to when a step fails.
+    original_data: &'a HouseholdData,
     state: ConversationState,
     effects: Vec<Effect>,
     trace: Vec<Trace>,
@@ -235,6 +238,28 @@ impl<'a> Run<'a> {
             "type": "schedule",
             "slot": slot.with_timezone(&self.member.timezone).to_rfc3339(),
         }));
+        if !spec.roles.is_empty() && !spec.roles.contains(&self.member.role) {
+            self.trace.push(Trace::Ignored {
+                reason: "schedule is not for this member's role".to_owned(),
+            });
+            return;
+        }
+        if let Some(cond) = &spec.when {
+            let ctx = self.context(&[]);
+            match self.fs.templates.truthy(cond, &ctx) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.trace.push(Trace::Ignored {
+                        reason: "schedule condition is false for this member".to_owned(),
+                    });
+                    return;
+                }
+                Err(e) => {
+                    let id = self.fs.flows[fi].id.clone();
+                    return self.fail(&id, e.into());
+                }
+            }
+        }
         self.trace.push(Trace::Routed {
             flow: Some(self.fs.flows[fi].id.as_str().into()),
             trigger: Some(trigger),
@@ -256,7 +281,13 @@ impl<'a> Run<'a> {
             });
             return;
         };
-        let Some(&si) = self.fs.flows[fi].step_index.get(&t.step) else {
+        // An ask timeout may lead to `end` (no step); every other timer names a step.
+        let step = self.fs.flows[fi].step_index.get(&t.step).copied();
+        let Some(si) = step.or(if t.wait.is_some() && t.step == "end" {
+            Some(usize::MAX)
+        } else {
+            None
+        }) else {
             self.trace.push(Trace::Ignored {
                 reason: format!("timer `{}` for unknown step `{}`", t.id, t.step),
             });
@@ -277,6 +308,10 @@ impl<'a> Run<'a> {
             if let Some(top) = self.state.frames.last_mut() {
                 top.waiting = false;
                 top.choices.clear();
+            }
+            if si == usize::MAX {
+                self.end_frame();
+            } else if let Some(top) = self.state.frames.last_mut() {
                 top.step = t.step.clone();
             }
             self.run_steps();
@@ -465,6 +500,7 @@ impl<'a> Run<'a> {
             attempts: 0,
             waiting: false,
             returns,
+            captures: self.captures.clone(),
             choices: Vec::new(),
         });
         self.run_steps();
@@ -569,8 +605,13 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// A step failed: nothing of this event takes effect (no half-applied changes, no
+    /// messages about them), the conversation resets, and the member hears so.
     fn fail(&mut self, step: &str, e: StepError) {
         let flow = self.state.frames.last().map(|f| f.flow.clone()).unwrap_or_default();
+        self.effects.clear();
+        self.data = Cow::Borrowed(self.original_data);
+        self.data_value = None;
         self.trace.push(Trace::Failed {
             flow: flow.clone(),
             step: step.to_owned(),
@@ -620,7 +661,11 @@ impl<'a> Run<'a> {
                     top.attempts = 0;
                     top.choices = choices;
                 }
-                if let Some((d, Target::Step(to))) = &a.timeout {
+                if let Some((d, to)) = &a.timeout {
+                    let step = match to {
+                        Target::Step(i) => fs.flows[fi].steps[*i].id.clone(),
+                        Target::End => "end".to_owned(),
+                    };
                     self.effects.push(Effect::StartTimer(TimerSpec {
                         id: ask_timer_id(&self.member.name),
                         member: self.member.name.clone(),
@@ -628,7 +673,7 @@ impl<'a> Run<'a> {
                         fired: TimerFired {
                             id: ask_timer_id(&self.member.name),
                             flow: fs.flows[fi].id.clone(),
-                            step: fs.flows[fi].steps[*to].id.clone(),
+                            step,
                             data: Values::new(),
                             wait: Some(seq),
                         },
@@ -667,6 +712,7 @@ impl<'a> Run<'a> {
                     attempts: 0,
                     waiting: false,
                     returns: Return::Call,
+                    captures: Default::default(),
                     choices: Vec::new(),
                 });
                 Ok(Flowing::Continue)
@@ -1145,7 +1191,38 @@ impl<'a> Run<'a> {
             self.trace.push(Trace::NoRecipient { step });
             return Ok(Vec::new());
         }
-        let lang = self.member.language.clone();
+        // Each recipient reads their own language; `member` stays the one who acted.
+        let mut by_language: Vec<(String, Vec<String>)> = Vec::new();
+        for name in recipients {
+            let lang = self
+                .fs
+                .household
+                .member(&name)
+                .map_or_else(|| self.member.language.clone(), |m| m.language.clone());
+            match by_language.iter_mut().find(|(l, _)| *l == lang) {
+                Some((_, names)) => names.push(name),
+                None => by_language.push((lang, vec![name])),
+            }
+        }
+        let mut offered = Vec::new();
+        for (lang, names) in by_language {
+            let (msg, choices) = self.render_message(s, &lang, body_override.clone())?;
+            if names.contains(&self.member.name) || offered.is_empty() {
+                offered = choices;
+            }
+            self.push_send(&names, msg);
+        }
+        Ok(offered)
+    }
+
+    /// Renders a message in one language: the message and the options it offers.
+    fn render_message(
+        &mut self,
+        s: &SendSpec,
+        lang: &str,
+        body_override: Option<String>,
+    ) -> Result<(OutMessage, Vec<Choice>), StepError> {
+        let lang = lang.to_owned();
         let fallback_lang = self.fs.household.language.clone();
         let ctx = self.context(&[]);
         let tpls = &self.fs.templates;
@@ -1159,15 +1236,14 @@ impl<'a> Run<'a> {
                 .ok_or_else(|| StepError(format!("unknown template `{name}`")))?;
             let mut values = Vec::new();
             for p in params {
-                values.push(tpls.render(p, &ctx)?);
+                values.push(template_param(&tpls.render(p, &ctx)?));
             }
             let msg = OutMessage::Template {
                 name: name.clone(),
                 language: info.language.clone(),
                 params: values,
             };
-            self.push_send(&recipients, msg);
-            return Ok(Vec::new());
+            return Ok((msg, Vec::new()));
         }
         let body = match body_override {
             Some(b) => b,
@@ -1287,8 +1363,7 @@ impl<'a> Run<'a> {
                 )
             }
         };
-        self.push_send(&recipients, msg);
-        Ok(choices)
+        Ok((msg, choices))
     }
 
     fn push_send(&mut self, to: &[String], message: OutMessage) {
@@ -1353,7 +1428,15 @@ impl<'a> Run<'a> {
             ("members", members_value(self.fs)),
             ("slots", to_value(frame.map_or(&empty, |f| &f.slots))),
             ("vars", to_value(frame.map_or(&empty, |f| &f.vars))),
-            ("captures", to_value(&self.captures)),
+            // This message's captures while routing; afterwards the ones the flow started with.
+            (
+                "captures",
+                to_value(if self.captures.is_empty() {
+                    frame.map_or(&self.captures, |f| &f.captures)
+                } else {
+                    &self.captures
+                }),
+            ),
             ("lists", lists),
             ("records", records),
             ("now", Value::from(local_now.to_rfc3339())),
@@ -1413,6 +1496,27 @@ enum Flowing {
     Continue,
     /// Waiting for the member.
     Wait,
+}
+
+/// WhatsApp template parameters may not contain newlines or tabs, nor more than four
+/// spaces in a row, and are at most 1024 characters: Meta rejects the whole send
+/// otherwise, so values from data are made to fit.
+fn template_param(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut spaces = 0;
+    for c in v.trim().chars() {
+        let c = if c == '\n' || c == '\t' || c == '\r' { ' ' } else { c };
+        if c == ' ' {
+            spaces += 1;
+            if spaces > 1 {
+                continue;
+            }
+        } else {
+            spaces = 0;
+        }
+        out.push(c);
+    }
+    clip(&out, 1024)
 }
 
 fn clip(s: &str, max: usize) -> String {

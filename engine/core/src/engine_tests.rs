@@ -540,3 +540,108 @@ steps: [{ send: high }]
     assert_eq!(say(&mut sim, "Ben", "hello"), ["Ben: low"]);
     assert_eq!(say(&mut sim, "Kid", "HÉLLO"), ["Kid: high"]);
 }
+
+#[test]
+fn set_evaluates_in_the_order_written() {
+    let fs = flows(&[r#"
+id: order
+triggers: [{ keywords: [go] }]
+steps:
+  - set: { zeta: "2", alpha: "vars.zeta * 10" }
+  - send: "{{ vars.alpha }}"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "go"), ["Anna: 20"]);
+}
+
+#[test]
+fn captures_survive_a_question() {
+    let fs = flows(&[r#"
+id: cap
+triggers: [{ regex: '^rate (?P<what>.+)$' }]
+steps:
+  - ask: { slot: stars, prompt: "How many stars for {{ captures.what }}?", validate: { number: { min: 1, max: 5 } } }
+  - send: "{{ captures.what }}: {{ slots.stars }} stars"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "rate pizza"), ["Anna: How many stars for pizza?"]);
+    assert_eq!(say(&mut sim, "Anna", "4"), ["Anna: pizza: 4 stars"]);
+}
+
+#[test]
+fn an_ask_timeout_may_end_the_flow() {
+    let fs = flows(&[r#"
+id: q
+triggers: [{ keywords: [q] }]
+steps:
+  - ask: { slot: a, prompt: "?", timeout: 1m, on_timeout: end }
+  - send: "got {{ slots.a }}"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    say(&mut sim, "Anna", "q");
+    assert!(texts(&sim.advance_to(t0() + chrono::Duration::minutes(2))).is_empty());
+    assert!(sim.states["Anna"].frames.is_empty());
+}
+
+#[test]
+fn a_failing_step_rolls_back_everything_the_event_did() {
+    let fs = flows(&[r#"
+id: half
+triggers: [{ keywords: [go] }]
+steps:
+  - list_add: { list: shopping, items: milk }
+  - send: added
+  - send: "{{ vars.nope.deeper }}"
+"#]);
+    let ev = Event {
+        member: "Anna".into(),
+        kind: EventKind::Message(InboundMessage::text("go")),
+    };
+    let out = handle(&fs, &ConversationState::default(), &ev, &HouseholdData::default(), t0());
+    assert_eq!(out.effects.len(), 2, "{:?}", out.effects);
+    assert!(matches!(&out.effects[0], Effect::Error { .. }));
+    assert!(matches!(&out.effects[1], Effect::Send(o) if o.message.body().starts_with("Sorry")));
+}
+
+#[test]
+fn each_recipient_reads_their_own_language_and_template_params_are_made_safe() {
+    let fs = flows(&[r#"
+id: tell
+triggers: [{ keywords: [tell] }, { keywords: [tpl], start: tpl }]
+steps:
+  - send: { to: everyone, text: { en: "{{ member.name }} is home", nl: "{{ member.name }} is thuis" } }
+    next: end
+  - id: tpl
+    send: { template: { name: nudge, params: ["a\nb\t c      d", x] } }
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(
+        say(&mut sim, "Ben", "tell"),
+        ["Anna: Ben is home", "Ben: Ben is home", "Kid: Ben is thuis"]
+    );
+    let out = sim.send("Anna", InboundMessage::text("tpl"));
+    let Produced::Message(o) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert!(
+        matches!(&o.message, OutMessage::Template { params, .. } if params[0] == "a b c d"),
+        "{:?}",
+        o.message
+    );
+}
+
+#[test]
+fn schedules_honour_when_and_roles() {
+    let fs = flows(&[r#"
+id: brief
+triggers:
+  - schedule: { cron: "0 7 * * *" }
+    when: member.name != 'Ben'
+    roles: [admin, adult]
+steps:
+  - send: "morning {{ member.name }}"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    let out = texts(&sim.advance_to(Utc.with_ymd_and_hms(2026, 1, 6, 6, 30, 0).unwrap()));
+    assert_eq!(out, ["Anna: morning Anna"]);
+}

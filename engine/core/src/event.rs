@@ -163,6 +163,10 @@ pub struct Frame {
     /// What happens below when this frame ends.
     #[serde(default)]
     pub returns: Return,
+    /// Named regex captures of the message that started the flow; kept so that later
+    /// steps (after a question) can still use them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub captures: BTreeMap<String, String>,
     /// Options offered with the pending question (generated ones included), so a tap
     /// or a typed title can be matched to them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -212,6 +212,10 @@ pub struct ScheduleSpec {
     pub audience: Audience,
     /// Step index to start at.
     pub start: usize,
+    /// Per-member condition (e.g. an opt-in); false skips that member.
+    pub when: Option<Expr>,
+    /// Roles the schedule runs for (empty = all in the audience).
+    pub roles: Vec<Role>,
 }
 
 /// One compiled flow.

@@ -11,6 +11,8 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -90,8 +92,9 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
 pub enum Text {
     /// The same text for every language.
     One(String),
-    /// Language code → text (each with its own position, for diagnostics).
-    PerLanguage(BTreeMap<String, Sp<String>>),
+    /// Language code → text, in the order written (the first is the fallback), each
+    /// with its own position for diagnostics.
+    PerLanguage(IndexMap<String, Sp<String>>),
 }
 
 impl JsonSchema for Text {
@@ -137,7 +140,7 @@ impl<'de> Deserialize<'de> for Text {
                 Ok(Text::One(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text, A::Error> {
-                let m = BTreeMap::<String, Sp<String>>::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let m = IndexMap::<String, Sp<String>>::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(Text::PerLanguage(m))
             }
         }
@@ -516,8 +519,9 @@ pub struct StepDef {
     pub send: Option<Sp<SendDef>>,
     /// Ask a question and collect the answer into a slot.
     pub ask: Option<Sp<AskDef>>,
-    /// Set variables: name → minijinja expression.
-    pub set: Option<Sp<BTreeMap<String, Sp<String>>>>,
+    /// Set variables: name → minijinja expression, evaluated in the order written
+    /// (a later value may use an earlier one).
+    pub set: Option<Sp<IndexMap<String, Sp<String>>>>,
     /// Branch on a value.
     pub switch: Option<Sp<SwitchDef>>,
     /// Run another flow, then continue here with `next`.

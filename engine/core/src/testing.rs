@@ -344,6 +344,29 @@ pub fn run_case(flows: &FlowSet, case: &TestCase) -> Result<(), String> {
                 .ok_or_else(|| at(format!("unknown member `{m}`")))?,
             None => default_member.clone(),
         };
+        let given = [
+            s.user.is_some(),
+            s.tap.is_some(),
+            s.message.is_some(),
+            s.bot.is_some(),
+            s.no_bot.is_some(),
+            s.error.is_some(),
+            s.list.is_some(),
+            s.records.is_some(),
+            s.advance.is_some(),
+            s.at.is_some(),
+            s.state.is_some(),
+            s.timers.is_some(),
+            s.trace.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if given > 1 {
+            return Err(at(format!(
+                "a step does one thing; this one has {given} (split it into several steps)"
+            )));
+        }
         let is_input =
             s.user.is_some() || s.tap.is_some() || s.message.is_some() || s.advance.is_some() || s.at.is_some();
         if is_input && !pending.is_empty() {
@@ -614,24 +637,52 @@ fn lines(s: &str) -> Vec<String> {
     s.lines().map(str::to_owned).collect()
 }
 
-/// A small line diff: `-` expected, `+` actual.
+/// A line diff (longest common subsequence): `-` expected only, `+` actual only,
+/// unchanged lines indented. Inputs are small (a message, a list), so O(n·m) is fine.
 pub fn diff_lines(expected: &[String], actual: &[String]) -> String {
+    let (n, m) = (expected.len(), actual.len());
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if expected[i] == actual[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
     let mut out = String::new();
-    let n = expected.len().max(actual.len());
-    for i in 0..n {
-        match (expected.get(i), actual.get(i)) {
-            (Some(e), Some(a)) if e == a => {
-                let _ = writeln!(out, "    {e}");
-            }
-            (e, a) => {
-                if let Some(e) = e {
-                    let _ = writeln!(out, "  - {e}");
-                }
-                if let Some(a) = a {
-                    let _ = writeln!(out, "  + {a}");
-                }
-            }
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && expected[i] == actual[j] {
+            let _ = writeln!(out, "    {}", expected[i]);
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            let _ = writeln!(out, "  + {}", actual[j]);
+            j += 1;
+        } else {
+            let _ = writeln!(out, "  - {}", expected[i]);
+            i += 1;
         }
     }
     out.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diff_lines;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn an_inserted_line_shows_as_one_addition() {
+        assert_eq!(
+            diff_lines(&v(&["a", "b", "c"]), &v(&["a", "x", "b", "c"])),
+            "    a\n  + x\n    b\n    c"
+        );
+        assert_eq!(diff_lines(&v(&["a", "b"]), &v(&["a", "c"])), "    a\n  + c\n  - b");
+    }
 }
