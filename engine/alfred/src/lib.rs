@@ -9,9 +9,13 @@
 //! - [`cmd_test`]: `alfred test`.
 //! - [`cmd_shell`]: `alfred shell`.
 //! - [`whatsapp`]: the WhatsApp Cloud API contract (signatures, payloads, errors).
+//! - [`store`]: the database (Postgres or SQLite): conversations, household data, outbox, timers.
+//! - [`queue`]: durable queues with consumer groups (Redis Streams; SQL table planned).
 
 pub mod cmd_check;
 pub mod cmd_shell;
 pub mod cmd_test;
 pub mod flowdir;
+pub mod queue;
+pub mod store;
 pub mod whatsapp;

@@ -1,0 +1,364 @@
+//! Writing one engine run atomically, and reading back what the engine needs.
+
+use std::collections::BTreeMap;
+
+use alfred_core::data::{DataChange, HouseholdData, ListItem, Record};
+use alfred_core::event::{ConversationState, Effect, Outbound, TimerSpec};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl::max;
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel::upsert::excluded;
+
+use super::conn::{AnyConnection, from_db, per_backend, to_db, write_tx};
+use super::schema::{conversations, list_items, outbox, processed_inbound, records, timers};
+use super::{Result, Store, StoreError};
+
+/// Everything one engine run produced for one member, to be written atomically.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventCommit {
+    /// The inbound message's wamid, if the event was a message. Present → it is
+    /// recorded as processed, and a second commit with it is a [`CommitOutcome::Duplicate`].
+    /// Timer and schedule events have none (they are deduplicated elsewhere).
+    pub inbound_wamid: Option<String>,
+    /// Member whose conversation this is.
+    pub member: String,
+    /// The member's new conversation state.
+    pub state: ConversationState,
+    /// The effects, applied in order. `Effect::Error` is not stored (the caller logs it).
+    pub effects: Vec<Effect>,
+    /// The commit time, stamped on every row written.
+    pub now: DateTime<Utc>,
+}
+
+/// What [`Store::commit_event`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Everything was written. The new outbox rows, in the order of the `Send` effects,
+    /// to publish to the outbound queue.
+    Committed {
+        /// Ids of the new outbox rows.
+        outbox_ids: Vec<i64>,
+    },
+    /// The inbound wamid had already been committed: nothing was written.
+    Duplicate,
+}
+
+/// Why the commit transaction ended early. `Duplicate` rolls back without being a failure.
+enum Abort {
+    Duplicate,
+    Failed(StoreError),
+}
+
+impl From<DieselError> for Abort {
+    fn from(e: DieselError) -> Self {
+        Abort::Failed(e.into())
+    }
+}
+
+/// JSON serialised up front, so that the transaction holds its locks only for SQL.
+enum Prepared<'a> {
+    Send { out: &'a Outbound, json: String },
+    Data(&'a DataChange, Option<String>),
+    StartTimer { spec: &'a TimerSpec, fired: String },
+    CancelTimer(&'a str),
+}
+
+impl Store {
+    /// Writes one engine run in **one** transaction:
+    ///
+    /// 1. the processed-inbound marker (if `inbound_wamid` is set): if it exists
+    ///    already, the transaction is rolled back and [`CommitOutcome::Duplicate`]
+    ///    returned; concurrent commits of one wamid wait on each other (Postgres: the
+    ///    unique index; SQLite: the write lock) and exactly one wins;
+    /// 2. the member's conversation state (upsert);
+    /// 3. the effects, in order: `Data` with exactly `HouseholdData::apply`'s semantics,
+    ///    `Send` as a `pending` outbox row, `StartTimer` as an upsert by id (a restarted
+    ///    timer loses any scheduler lease), `CancelTimer` as a delete.
+    ///
+    /// Any failure rolls everything back, the marker included, so a redelivery retries
+    /// the whole event.
+    pub fn commit_event(&self, commit: &EventCommit) -> Result<CommitOutcome> {
+        let state = serde_json::to_string(&commit.state)?;
+        let effects = prepare(&commit.effects)?;
+        let now = to_db(commit.now);
+        let mut conn = self.pool.get()?;
+        let run = write_tx(&mut conn, |conn| {
+            if let Some(wamid) = &commit.inbound_wamid {
+                let inserted = per_backend!(conn, |c| diesel::insert_into(processed_inbound::table)
+                    .values((
+                        processed_inbound::wamid.eq(wamid),
+                        processed_inbound::member.eq(&commit.member),
+                        processed_inbound::processed_at.eq(now),
+                    ))
+                    .on_conflict(processed_inbound::wamid)
+                    .do_nothing()
+                    .execute(c))?;
+                if inserted == 0 {
+                    return Err(Abort::Duplicate);
+                }
+            }
+            per_backend!(conn, |c| diesel::insert_into(conversations::table)
+                .values((
+                    conversations::member.eq(&commit.member),
+                    conversations::state.eq(&state),
+                    conversations::updated_at.eq(now),
+                ))
+                .on_conflict(conversations::member)
+                .do_update()
+                .set((
+                    conversations::state.eq(excluded(conversations::state)),
+                    conversations::updated_at.eq(excluded(conversations::updated_at)),
+                ))
+                .execute(c))?;
+            let mut outbox_ids = Vec::new();
+            for effect in &effects {
+                match effect {
+                    Prepared::Send { out, json } => {
+                        outbox_ids.push(insert_outbox(conn, out, json, commit.inbound_wamid.as_deref(), now)?);
+                    }
+                    Prepared::Data(change, fields) => apply_change(conn, change, fields.as_deref())?,
+                    Prepared::StartTimer { spec, fired } => upsert_timer(conn, spec, fired, now)?,
+                    Prepared::CancelTimer(id) => {
+                        diesel::delete(timers::table.filter(timers::id.eq(*id))).execute(conn)?;
+                    }
+                }
+            }
+            Ok(outbox_ids)
+        });
+        match run {
+            Ok(outbox_ids) => Ok(CommitOutcome::Committed { outbox_ids }),
+            Err(Abort::Duplicate) => Ok(CommitOutcome::Duplicate),
+            Err(Abort::Failed(e)) => Err(e),
+        }
+    }
+
+    /// The member's conversation state, or the default (idle) state if none is stored.
+    pub fn load_conversation(&self, member: &str) -> Result<ConversationState> {
+        let mut conn = self.pool.get()?;
+        let state: Option<String> = conversations::table
+            .filter(conversations::member.eq(member))
+            .select(conversations::state)
+            .first(&mut *conn)
+            .optional()?;
+        Ok(match state {
+            Some(json) => serde_json::from_str(&json)?,
+            None => ConversationState::default(),
+        })
+    }
+
+    /// All household data, lists and collections in their `HouseholdData` order
+    /// (items in order of first insertion, records in creation order).
+    ///
+    /// A list or collection with no rows is absent, where the in-memory
+    /// `HouseholdData::apply` keeps an empty entry after `ListClear`; both read the
+    /// same through `HouseholdData::list` / `collection`.
+    pub fn load_data(&self) -> Result<HouseholdData> {
+        let mut conn = self.pool.get()?;
+        let items: Vec<(String, String, String, i64, String, NaiveDateTime)> = list_items::table
+            .order((list_items::list, list_items::pos, list_items::key))
+            .select((
+                list_items::list,
+                list_items::key,
+                list_items::name,
+                list_items::qty,
+                list_items::added_by,
+                list_items::added_at,
+            ))
+            .load(&mut *conn)?;
+        let recs: Vec<(String, String, String, String, NaiveDateTime, NaiveDateTime)> = records::table
+            .order((records::collection, records::pos, records::id))
+            .select((
+                records::collection,
+                records::id,
+                records::fields,
+                records::created_by,
+                records::created_at,
+                records::updated_at,
+            ))
+            .load(&mut *conn)?;
+        drop(conn);
+
+        let mut data = HouseholdData::default();
+        for (list, key, name, qty, added_by, added_at) in items {
+            let qty = u32::try_from(qty)
+                .map_err(|_| StoreError::Invalid(format!("list `{list}` item `{key}`: quantity {qty} out of range")))?;
+            data.lists.entry(list).or_default().push(ListItem {
+                key,
+                name,
+                qty,
+                added_by,
+                added_at: from_db(added_at),
+            });
+        }
+        for (collection, id, fields, created_by, created_at, updated_at) in recs {
+            let fields: BTreeMap<String, serde_json::Value> = serde_json::from_str(&fields)?;
+            data.records.entry(collection).or_default().push(Record {
+                id,
+                fields,
+                created_by,
+                created_at: from_db(created_at),
+                updated_at: from_db(updated_at),
+            });
+        }
+        Ok(data)
+    }
+}
+
+fn prepare(effects: &[Effect]) -> Result<Vec<Prepared<'_>>> {
+    let mut out = Vec::with_capacity(effects.len());
+    for effect in effects {
+        out.push(match effect {
+            Effect::Send(o) => Prepared::Send {
+                out: o,
+                json: serde_json::to_string(&o.message)?,
+            },
+            Effect::Data(change) => {
+                let fields = match change {
+                    DataChange::RecordPut { record, .. } => Some(serde_json::to_string(&record.fields)?),
+                    _ => None,
+                };
+                Prepared::Data(change, fields)
+            }
+            Effect::StartTimer(spec) => Prepared::StartTimer {
+                spec,
+                fired: serde_json::to_string(&spec.fired)?,
+            },
+            Effect::CancelTimer { id } => Prepared::CancelTimer(id),
+            // Not state: the worker logs it and counts it.
+            Effect::Error { .. } => continue,
+        });
+    }
+    Ok(out)
+}
+
+fn insert_outbox(
+    conn: &mut AnyConnection,
+    out: &Outbound,
+    json: &str,
+    inbound_wamid: Option<&str>,
+    now: NaiveDateTime,
+) -> std::result::Result<i64, DieselError> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::member.eq(&out.to),
+            outbox::message.eq(json),
+            outbox::status.eq("pending"),
+            outbox::attempts.eq(0),
+            outbox::inbound_wamid.eq(inbound_wamid),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)
+}
+
+/// One `DataChange`, as `HouseholdData::apply` would do it.
+///
+/// Order: `HouseholdData` keeps items in order of first insertion and a put of an
+/// existing key replaces it *in place*. The `pos` column reproduces that: a new key
+/// gets its list's `max(pos) + 1`, and the upsert never touches `pos`. (Two concurrent
+/// transactions adding different keys to one list may get the same `pos`; the key
+/// then breaks the tie. Nothing is lost, only that order is arbitrary.)
+fn apply_change(conn: &mut AnyConnection, change: &DataChange, fields: Option<&str>) -> Result<(), DieselError> {
+    match change {
+        DataChange::ListPut { list, item } => {
+            let last: Option<i64> = list_items::table
+                .filter(list_items::list.eq(list))
+                .select(max(list_items::pos))
+                .first(conn)?;
+            let pos = last.unwrap_or(0) + 1;
+            let added_at = to_db(item.added_at);
+            per_backend!(conn, |c| diesel::insert_into(list_items::table)
+                .values((
+                    list_items::list.eq(list),
+                    list_items::key.eq(&item.key),
+                    list_items::name.eq(&item.name),
+                    list_items::qty.eq(i64::from(item.qty)),
+                    list_items::added_by.eq(&item.added_by),
+                    list_items::added_at.eq(added_at),
+                    list_items::pos.eq(pos),
+                ))
+                .on_conflict((list_items::list, list_items::key))
+                .do_update()
+                .set((
+                    list_items::name.eq(excluded(list_items::name)),
+                    list_items::qty.eq(excluded(list_items::qty)),
+                    list_items::added_by.eq(excluded(list_items::added_by)),
+                    list_items::added_at.eq(excluded(list_items::added_at)),
+                ))
+                .execute(c))?;
+        }
+        DataChange::ListRemove { list, key } => {
+            diesel::delete(list_items::table.filter(list_items::list.eq(list).and(list_items::key.eq(key))))
+                .execute(conn)?;
+        }
+        DataChange::ListClear { list } => {
+            diesel::delete(list_items::table.filter(list_items::list.eq(list))).execute(conn)?;
+        }
+        DataChange::RecordPut { collection, record } => {
+            let last: Option<i64> = records::table
+                .filter(records::collection.eq(collection))
+                .select(max(records::pos))
+                .first(conn)?;
+            let pos = last.unwrap_or(0) + 1;
+            let fields = fields.unwrap_or("{}");
+            let (created_at, updated_at) = (to_db(record.created_at), to_db(record.updated_at));
+            per_backend!(conn, |c| diesel::insert_into(records::table)
+                .values((
+                    records::collection.eq(collection),
+                    records::id.eq(&record.id),
+                    records::fields.eq(fields),
+                    records::created_by.eq(&record.created_by),
+                    records::created_at.eq(created_at),
+                    records::updated_at.eq(updated_at),
+                    records::pos.eq(pos),
+                ))
+                .on_conflict((records::collection, records::id))
+                .do_update()
+                .set((
+                    records::fields.eq(excluded(records::fields)),
+                    records::created_by.eq(excluded(records::created_by)),
+                    records::created_at.eq(excluded(records::created_at)),
+                    records::updated_at.eq(excluded(records::updated_at)),
+                ))
+                .execute(c))?;
+        }
+        DataChange::RecordDelete { collection, id } => {
+            diesel::delete(records::table.filter(records::collection.eq(collection).and(records::id.eq(id))))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Starting an existing timer id replaces it (TimerSpec's contract), lease included:
+/// it is a new timer as far as the scheduler is concerned.
+fn upsert_timer(
+    conn: &mut AnyConnection,
+    spec: &TimerSpec,
+    fired: &str,
+    now: NaiveDateTime,
+) -> std::result::Result<(), DieselError> {
+    let fire_at = to_db(spec.fire_at);
+    per_backend!(conn, |c| diesel::insert_into(timers::table)
+        .values((
+            timers::id.eq(&spec.id),
+            timers::member.eq(&spec.member),
+            timers::fire_at.eq(fire_at),
+            timers::fired.eq(fired),
+            timers::created_at.eq(now),
+        ))
+        .on_conflict(timers::id)
+        .do_update()
+        .set((
+            timers::member.eq(excluded(timers::member)),
+            timers::fire_at.eq(excluded(timers::fire_at)),
+            timers::fired.eq(excluded(timers::fired)),
+            timers::created_at.eq(excluded(timers::created_at)),
+            timers::locked_until.eq(None::<NaiveDateTime>),
+            timers::locked_by.eq(None::<String>),
+        ))
+        .execute(c))?;
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! The outbox after commit: publishing, sending, retrying, dead-lettering, and the
+//! delivery states WhatsApp reports back.
+//!
+//! Life of a row: `commit_event` inserts it `pending` → the worker publishes its id to
+//! the outbound queue and marks it published (a sweep re-publishes rows left
+//! unpublished by a crash) → the sender marks it `sent` with the returned wamid, or
+//! `failed` with a retry time, or `dead` with the reason → status webhooks set
+//! `delivery`. Status transitions only leave `pending`/`failed`, so a row is recorded
+//! as sent at most once, whatever the queue redelivers.
+
+use alfred_core::event::OutMessage;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::conn::{from_db, to_db};
+use super::schema::outbox;
+use super::{Result, Store, StoreError};
+
+/// Where a row is in the sender's hands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxStatus {
+    /// Committed, not yet sent.
+    Pending,
+    /// The Graph API accepted it (see `wamid`).
+    Sent,
+    /// A retryable failure; due again at `next_attempt_at`.
+    Failed,
+    /// Will not be sent: dead-lettered with `error_code` / `last_error`.
+    Dead,
+}
+
+impl OutboxStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+            OutboxStatus::Dead => "dead",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<OutboxStatus> {
+        Some(match s {
+            "pending" => OutboxStatus::Pending,
+            "sent" => OutboxStatus::Sent,
+            "failed" => OutboxStatus::Failed,
+            "dead" => OutboxStatus::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// What WhatsApp last reported about a sent message (status webhooks), in the order
+/// they normally happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeliveryState {
+    /// Accepted by WhatsApp's servers.
+    Sent,
+    /// On the member's phone.
+    Delivered,
+    /// Read.
+    Read,
+    /// A voice message was played.
+    Played,
+    /// Failed after all; terminal.
+    Failed,
+}
+
+impl DeliveryState {
+    /// The name Meta uses (and we store).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Read => "read",
+            DeliveryState::Played => "played",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Parses Meta's name.
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        Some(match s {
+            "sent" => DeliveryState::Sent,
+            "delivered" => DeliveryState::Delivered,
+            "read" => DeliveryState::Read,
+            "played" => DeliveryState::Played,
+            "failed" => DeliveryState::Failed,
+            _ => return None,
+        })
+    }
+
+    const ALL: [DeliveryState; 5] = [
+        DeliveryState::Sent,
+        DeliveryState::Delivered,
+        DeliveryState::Read,
+        DeliveryState::Played,
+        DeliveryState::Failed,
+    ];
+}
+
+/// One outbox row as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxRow {
+    /// Row id (what the outbound queue carries).
+    pub id: i64,
+    /// Recipient member name.
+    pub member: String,
+    /// The `OutMessage` JSON; see [`OutboxRow::out_message`]. Kept raw so that one
+    /// undecodable row cannot break a sweep over many.
+    pub message: String,
+    /// Sender status.
+    pub status: OutboxStatus,
+    /// Send attempts so far (successful or not).
+    pub attempts: i32,
+    /// When a `failed` row is due again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Reason of the last failure (send or delivery).
+    pub last_error: Option<String>,
+    /// Meta error code of the last failure.
+    pub error_code: Option<i64>,
+    /// The wamid WhatsApp gave the message.
+    pub wamid: Option<String>,
+    /// The latest delivery status webhook.
+    pub delivery: Option<DeliveryState>,
+    /// The inbound message that caused this reply, if any.
+    pub inbound_wamid: Option<String>,
+    /// Commit time.
+    pub created_at: DateTime<Utc>,
+    /// First publish to the outbound queue.
+    pub published_at: Option<DateTime<Utc>>,
+    /// When the Graph API accepted it.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl OutboxRow {
+    /// The message to send.
+    pub fn out_message(&self) -> Result<OutMessage> {
+        Ok(serde_json::from_str(&self.message)?)
+    }
+}
+
+/// The row as diesel loads it (plain column types), converted by [`RawOutbox::into_row`].
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct RawOutbox {
+    id: i64,
+    member: String,
+    message: String,
+    status: String,
+    attempts: i32,
+    next_attempt_at: Option<NaiveDateTime>,
+    last_error: Option<String>,
+    error_code: Option<i64>,
+    wamid: Option<String>,
+    delivery: Option<String>,
+    inbound_wamid: Option<String>,
+    created_at: NaiveDateTime,
+    published_at: Option<NaiveDateTime>,
+    sent_at: Option<NaiveDateTime>,
+    updated_at: NaiveDateTime,
+}
+
+impl RawOutbox {
+    fn into_row(self) -> Result<OutboxRow> {
+        // The CHECK constraints make both failures impossible short of manual edits.
+        let status = OutboxStatus::parse(&self.status)
+            .ok_or_else(|| StoreError::Invalid(format!("outbox {}: unknown status `{}`", self.id, self.status)))?;
+        let delivery = match &self.delivery {
+            Some(d) => Some(
+                DeliveryState::parse(d)
+                    .ok_or_else(|| StoreError::Invalid(format!("outbox {}: unknown delivery `{d}`", self.id)))?,
+            ),
+            None => None,
+        };
+        Ok(OutboxRow {
+            id: self.id,
+            member: self.member,
+            message: self.message,
+            status,
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at.map(from_db),
+            last_error: self.last_error,
+            error_code: self.error_code,
+            wamid: self.wamid,
+            delivery,
+            inbound_wamid: self.inbound_wamid,
+            created_at: from_db(self.created_at),
+            published_at: self.published_at.map(from_db),
+            sent_at: self.sent_at.map(from_db),
+            updated_at: from_db(self.updated_at),
+        })
+    }
+}
+
+/// Statuses a send outcome may be recorded over. `sent` and `dead` are final.
+const OPEN: [&str; 2] = ["pending", "failed"];
+
+impl Store {
+    /// Pending rows never published and committed at or before `older_than`, oldest
+    /// first: the sweep re-publishes them. Pass `now` minus a grace period, so that rows
+    /// the worker is about to publish right after its commit are left to it.
+    pub fn unpublished_outbox(&self, older_than: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>> {
+        let mut conn = self.pool.get()?;
+        let rows: Vec<RawOutbox> = outbox::table
+            .filter(outbox::status.eq("pending"))
+            .filter(outbox::published_at.is_null())
+            .filter(outbox::created_at.le(to_db(older_than)))
+            .order(outbox::id)
+            .limit(limit)
+            .select(RawOutbox::as_select())
+            .load(&mut *conn)?;
+        rows.into_iter().map(RawOutbox::into_row).collect()
+    }
+
+    /// Records that these rows were published to the outbound queue. Keeps the first
+    /// publish time if a row is published again. Returns how many rows changed.
+    pub fn mark_published(&self, ids: &[i64], now: DateTime<Utc>) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.pool.get()?;
+        let now = to_db(now);
+        Ok(diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(ids))
+                .filter(outbox::published_at.is_null()),
+        )
+        .set((outbox::published_at.eq(now), outbox::updated_at.eq(now)))
+        .execute(&mut *conn)?)
+    }
+
+    /// One row by id, if it exists.
+    pub fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
+        let mut conn = self.pool.get()?;
+        let row: Option<RawOutbox> = outbox::table
+            .find(id)
+            .select(RawOutbox::as_select())
+            .first(&mut *conn)
+            .optional()?;
+        row.map(RawOutbox::into_row).transpose()
+    }
+
+    /// Pending-retry rows (`failed`) whose `next_attempt_at` has come, soonest first.
+    pub fn retry_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>> {
+        let mut conn = self.pool.get()?;
+        let rows: Vec<RawOutbox> = outbox::table
+            .filter(outbox::status.eq("failed"))
+            .filter(outbox::next_attempt_at.le(to_db(now)))
+            .order((outbox::next_attempt_at, outbox::id))
+            .limit(limit)
+            .select(RawOutbox::as_select())
+            .load(&mut *conn)?;
+        rows.into_iter().map(RawOutbox::into_row).collect()
+    }
+
+    /// The Graph API accepted the row's message and named it `wamid`.
+    ///
+    /// Returns `false` (and changes nothing) unless the row is `pending` or `failed`:
+    /// a redelivered queue entry for a row already sent or dead must not be sent again,
+    /// and the caller learns that here.
+    pub fn mark_sent(&self, id: i64, wamid: &str, now: DateTime<Utc>) -> Result<bool> {
+        let mut conn = self.pool.get()?;
+        let now = to_db(now);
+        let n = diesel::update(outbox::table.find(id).filter(outbox::status.eq_any(OPEN)))
+            .set((
+                outbox::status.eq("sent"),
+                outbox::wamid.eq(wamid),
+                outbox::attempts.eq(outbox::attempts + 1),
+                outbox::next_attempt_at.eq(None::<NaiveDateTime>),
+                outbox::sent_at.eq(now),
+                outbox::updated_at.eq(now),
+            ))
+            .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// A retryable failure: the row becomes `failed`, due again at `next_attempt_at`.
+    /// Returns `false` if the row is not `pending`/`failed` (nothing changed).
+    pub fn mark_retry(
+        &self,
+        id: i64,
+        error_code: Option<i64>,
+        reason: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut conn = self.pool.get()?;
+        let n = diesel::update(outbox::table.find(id).filter(outbox::status.eq_any(OPEN)))
+            .set((
+                outbox::status.eq("failed"),
+                outbox::attempts.eq(outbox::attempts + 1),
+                outbox::next_attempt_at.eq(Some(to_db(next_attempt_at))),
+                outbox::error_code.eq(error_code),
+                outbox::last_error.eq(reason),
+                // Bookkeeping only; decisions use next_attempt_at, which the caller set.
+                outbox::updated_at.eq(to_db(Utc::now())),
+            ))
+            .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// A permanent failure: the row becomes `dead` with the reason (the dead letter).
+    /// Returns `false` if the row is not `pending`/`failed` (nothing changed).
+    pub fn mark_dead(&self, id: i64, error_code: Option<i64>, reason: &str) -> Result<bool> {
+        let mut conn = self.pool.get()?;
+        let n = diesel::update(outbox::table.find(id).filter(outbox::status.eq_any(OPEN)))
+            .set((
+                outbox::status.eq("dead"),
+                outbox::attempts.eq(outbox::attempts + 1),
+                outbox::next_attempt_at.eq(None::<NaiveDateTime>),
+                outbox::error_code.eq(error_code),
+                outbox::last_error.eq(reason),
+                outbox::updated_at.eq(to_db(Utc::now())),
+            ))
+            .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// A status webhook for the message WhatsApp calls `wamid`. Returns whether such a
+    /// row exists (`false`: not ours, or the webhook beat `mark_sent`).
+    ///
+    /// Meta may deliver statuses out of order, so the state only moves forward
+    /// (`sent` < `delivered` < `read` < `played`; `failed` is terminal and wins);
+    /// a stale or repeated status is accepted and ignored. `error` (code, reason) is
+    /// recorded with a status that is applied. An unknown `status` is
+    /// [`StoreError::Invalid`].
+    pub fn update_delivery(&self, wamid: &str, status: &str, error: Option<(i64, String)>) -> Result<bool> {
+        let new = DeliveryState::parse(status)
+            .ok_or_else(|| StoreError::Invalid(format!("unknown delivery status `{status}`")))?;
+        // Everything strictly before `new` may be overwritten by it.
+        let earlier: Vec<&str> = DeliveryState::ALL
+            .iter()
+            .filter(|s| **s < new)
+            .map(|s| s.as_str())
+            .collect();
+        let mut conn = self.pool.get()?;
+        let target = outbox::table
+            .filter(outbox::wamid.eq(wamid))
+            .filter(outbox::delivery.is_null().or(outbox::delivery.eq_any(earlier)));
+        let now = to_db(Utc::now());
+        let n = match error {
+            Some((code, reason)) => diesel::update(target)
+                .set((
+                    outbox::delivery.eq(new.as_str()),
+                    outbox::error_code.eq(code),
+                    outbox::last_error.eq(reason),
+                    outbox::updated_at.eq(now),
+                ))
+                .execute(&mut *conn)?,
+            None => diesel::update(target)
+                .set((outbox::delivery.eq(new.as_str()), outbox::updated_at.eq(now)))
+                .execute(&mut *conn)?,
+        };
+        if n > 0 {
+            return Ok(true);
+        }
+        let exists: i64 = outbox::table
+            .filter(outbox::wamid.eq(wamid))
+            .count()
+            .get_result(&mut *conn)?;
+        Ok(exists > 0)
+    }
+}

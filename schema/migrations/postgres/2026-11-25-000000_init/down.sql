@@ -1,0 +1,7 @@
+DROP TABLE IF EXISTS queue_jobs;
+DROP TABLE IF EXISTS timers;
+DROP TABLE IF EXISTS records;
+DROP TABLE IF EXISTS list_items;
+DROP TABLE IF EXISTS outbox;
+DROP TABLE IF EXISTS processed_inbound;
+DROP TABLE IF EXISTS conversations;
