@@ -4,6 +4,7 @@
 //! in-process. The pure flow core lives in `alfred-core`; this crate holds the edges:
 //! reading flow directories, the CLI commands, and (later) the service roles.
 //!
+//! - [`config`]: the environment, read and checked once at startup.
 //! - [`flowdir`]: find and read the household, flow and test files of a directory.
 //! - [`cmd_check`]: `alfred check`.
 //! - [`cmd_test`]: `alfred test`.
@@ -13,6 +14,7 @@
 //! - [`queue`]: durable queues with consumer groups (Redis Streams; SQL table planned).
 
 pub mod cmd_check;
+pub mod config;
 pub mod cmd_shell;
 pub mod cmd_test;
 pub mod flowdir;

@@ -1,0 +1,260 @@
+//! Configuration: read once, at startup, from environment variables (and `.env`),
+//! checked in one place. Every problem is reported at once, one clear line each, so
+//! a misconfigured deployment fails before it accepts a single webhook.
+//!
+//! | Variable | Meaning | Default |
+//! |---|---|---|
+//! | `DATABASE_URL` | `postgres://…` for scale-out; a path or `sqlite://PATH` | `sqlite://data/alfred.db` (embedded) |
+//! | `REDIS_URL` | `redis://…`: queues on Redis Streams | unset: queues in the database |
+//! | `WHATSAPP_TOKEN` | Graph API access token (system user) | unset: replies are printed, not sent |
+//! | `WHATSAPP_PHONE_ID` | the business phone number id to send from | required with a token |
+//! | `VERIFY_TOKEN` | the webhook verify token typed into Meta's dashboard | required to verify the webhook |
+//! | `META_APP_SECRET` | app secret for `X-Hub-Signature-256` | required unless `ALFRED_INSECURE_DEV=1` |
+//! | `INSTANCE` | this process's stable name (queue consumer name) | `alfred-1` |
+//! | `ALFRED_FLOWS` | flows directory | `flows` |
+//! | `ALFRED_LISTEN` | webhook listen address | `0.0.0.0:8080` |
+//! | `WHATSAPP_API_BASE` | Graph API base URL (tests point it at a fake) | `https://graph.facebook.com` |
+//! | `WHATSAPP_API_VERSION` | Graph API version | `v25.0` |
+//! | `ALFRED_INSECURE_DEV` | `1` accepts unsigned webhooks (development only; warns on every start) | unset |
+//! | `ALFRED_UNKNOWN_SENDERS` | `ignore` or `reply` (a fixed "not a member" reply, no household data) | `ignore` |
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// What happens with a message from someone who is not a household member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownSenderPolicy {
+    /// Drop it (counted and logged without personal data).
+    Ignore,
+    /// Send a fixed reply that reveals nothing about the household.
+    Reply,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Database URL (Postgres) or SQLite path.
+    pub database_url: String,
+    /// Redis URL, if queues run on Redis Streams.
+    pub redis_url: Option<String>,
+    /// Graph API token; `None` prints replies to the console instead of sending.
+    pub whatsapp_token: Option<String>,
+    /// Sending phone number id.
+    pub whatsapp_phone_id: Option<String>,
+    /// Webhook verify token.
+    pub verify_token: Option<String>,
+    /// App secret for signatures; `None` only with `insecure_dev`.
+    pub meta_app_secret: Option<String>,
+    /// Instance name.
+    pub instance: String,
+    /// Flows directory.
+    pub flows_dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Graph API base URL, without a trailing slash.
+    pub api_base: String,
+    /// Graph API version, e.g. `v25.0`.
+    pub api_version: String,
+    /// Accept unsigned webhooks (development only).
+    pub insecure_dev: bool,
+    /// Unknown-sender policy.
+    pub unknown_senders: UnknownSenderPolicy,
+}
+
+/// Everything wrong with the environment, one line per problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Reads the process environment (after loading `.env` if present).
+    pub fn from_process_env() -> Result<Config, ConfigError> {
+        // A missing .env is normal; a malformed one is a configuration error.
+        if let Err(e) = dotenvy::dotenv()
+            && !e.not_found()
+        {
+            return Err(ConfigError(vec![format!(".env: {e}")]));
+        }
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Builds the configuration from any variable lookup (tests pass a map).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| var(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut errors = Vec::new();
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/alfred.db".to_owned());
+        let is_pg = database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+        if !is_pg && database_url.contains("://") && !database_url.starts_with("sqlite://") {
+            errors.push(format!(
+                "DATABASE_URL: `{}` is neither postgres://… nor a SQLite path",
+                scheme_of(&database_url)
+            ));
+        }
+        let redis_url = get("REDIS_URL");
+        if let Some(r) = &redis_url
+            && !(r.starts_with("redis://") || r.starts_with("rediss://") || r.starts_with("unix://"))
+        {
+            errors.push("REDIS_URL: must start with redis://, rediss:// or unix://".to_owned());
+        }
+        let whatsapp_token = get("WHATSAPP_TOKEN");
+        let whatsapp_phone_id = get("WHATSAPP_PHONE_ID");
+        if whatsapp_token.is_some() && whatsapp_phone_id.is_none() {
+            errors.push("WHATSAPP_PHONE_ID: required when WHATSAPP_TOKEN is set (the number id to send from)".to_owned());
+        }
+        if let Some(p) = &whatsapp_phone_id
+            && !p.chars().all(|c| c.is_ascii_digit())
+        {
+            errors.push("WHATSAPP_PHONE_ID: must be the numeric phone number id from Meta's dashboard".to_owned());
+        }
+        let insecure_dev = match get("ALFRED_INSECURE_DEV").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(_) => {
+                errors.push("ALFRED_INSECURE_DEV: use 1 or 0".to_owned());
+                false
+            }
+        };
+        let meta_app_secret = get("META_APP_SECRET");
+        if meta_app_secret.is_none() && !insecure_dev {
+            errors.push(
+                "META_APP_SECRET: required to check webhook signatures (set ALFRED_INSECURE_DEV=1 only for local development)"
+                    .to_owned(),
+            );
+        }
+        let listen = match get("ALFRED_LISTEN").unwrap_or_else(|| "0.0.0.0:8080".to_owned()).parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                errors.push("ALFRED_LISTEN: must be host:port, e.g. 0.0.0.0:8080".to_owned());
+                SocketAddr::from(([0, 0, 0, 0], 8080))
+            }
+        };
+        let api_base = get("WHATSAPP_API_BASE").unwrap_or_else(|| "https://graph.facebook.com".to_owned());
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+            errors.push("WHATSAPP_API_BASE: must be an http(s) URL".to_owned());
+        }
+        let api_version = get("WHATSAPP_API_VERSION").unwrap_or_else(|| "v25.0".to_owned());
+        let version_ok = api_version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'))
+            .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
+        if !version_ok {
+            errors.push("WHATSAPP_API_VERSION: must look like v25.0".to_owned());
+        }
+        let unknown_senders = match get("ALFRED_UNKNOWN_SENDERS").as_deref() {
+            None | Some("ignore") => UnknownSenderPolicy::Ignore,
+            Some("reply") => UnknownSenderPolicy::Reply,
+            Some(_) => {
+                errors.push("ALFRED_UNKNOWN_SENDERS: use `ignore` or `reply`".to_owned());
+                UnknownSenderPolicy::Ignore
+            }
+        };
+        let instance = get("INSTANCE").unwrap_or_else(|| "alfred-1".to_owned());
+        if !instance.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+            errors.push("INSTANCE: letters, digits, `-`, `_` and `.` only (it names queue consumers)".to_owned());
+        }
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
+        Ok(Config {
+            database_url,
+            redis_url,
+            whatsapp_token,
+            whatsapp_phone_id,
+            verify_token: get("VERIFY_TOKEN"),
+            meta_app_secret,
+            instance,
+            flows_dir: PathBuf::from(get("ALFRED_FLOWS").unwrap_or_else(|| "flows".to_owned())),
+            listen,
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            api_version,
+            insecure_dev,
+            unknown_senders,
+        })
+    }
+
+    /// Whether this is the embedded default (SQLite, no servers).
+    pub fn is_embedded(&self) -> bool {
+        !(self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://"))
+    }
+}
+
+/// Only the scheme of a URL, so credentials never reach a log or an error message.
+fn scheme_of(url: &str) -> &str {
+    url.split("://").next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_embedded_default_needs_only_a_secret() {
+        let c = cfg(&[("META_APP_SECRET", "s")]).unwrap();
+        assert!(c.is_embedded());
+        assert_eq!(c.database_url, "sqlite://data/alfred.db");
+        assert_eq!(c.redis_url, None);
+        assert_eq!(c.whatsapp_token, None);
+        assert_eq!(c.api_base, "https://graph.facebook.com");
+        assert_eq!(c.api_version, "v25.0");
+        assert_eq!(c.unknown_senders, UnknownSenderPolicy::Ignore);
+    }
+
+    #[test]
+    fn no_secret_is_refused_unless_insecure_dev_is_explicit() {
+        let e = cfg(&[]).unwrap_err();
+        assert_eq!(e.0.len(), 1);
+        assert!(e.0[0].starts_with("META_APP_SECRET"));
+        assert!(cfg(&[("ALFRED_INSECURE_DEV", "1")]).unwrap().insecure_dev);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_without_secrets() {
+        let e = cfg(&[
+            ("DATABASE_URL", "mysql://user:hunter2@db/x"),
+            ("REDIS_URL", "http://x"),
+            ("WHATSAPP_TOKEN", "t"),
+            ("ALFRED_LISTEN", "nowhere"),
+            ("WHATSAPP_API_VERSION", "25"),
+            ("ALFRED_UNKNOWN_SENDERS", "shout"),
+            ("INSTANCE", "a b"),
+        ])
+        .unwrap_err();
+        let text = e.to_string();
+        for var in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "WHATSAPP_PHONE_ID",
+            "META_APP_SECRET",
+            "ALFRED_LISTEN",
+            "WHATSAPP_API_VERSION",
+            "ALFRED_UNKNOWN_SENDERS",
+            "INSTANCE",
+        ] {
+            assert!(text.contains(var), "{var} missing from:\n{text}");
+        }
+        assert!(!text.contains("hunter2"), "a password leaked into:\n{text}");
+    }
+
+    #[test]
+    fn scale_out_settings() {
+        let c = cfg(&[
+            ("DATABASE_URL", "postgres://alfred@db/alfred"),
+            ("REDIS_URL", "redis://cache:6379/0"),
+            ("WHATSAPP_TOKEN", "t"),
+            ("WHATSAPP_PHONE_ID", "106540352242922"),
+            ("META_APP_SECRET", "s"),
+            ("WHATSAPP_API_BASE", "http://127.0.0.1:9999/"),
+        ])
+        .unwrap();
+        assert!(!c.is_embedded());
+        assert_eq!(c.api_base, "http://127.0.0.1:9999");
+    }
+}
