@@ -11,12 +11,12 @@
 //! - [`cmd_shell`]: `alfred shell`.
 //! - [`whatsapp`]: the WhatsApp Cloud API contract (signatures, payloads, errors).
 //! - [`store`]: the database (Postgres or SQLite): conversations, household data, outbox, timers.
-//! - [`queue`]: durable queues with consumer groups (Redis Streams; SQL table planned).
+//! - [`queue`]: durable queues with consumer groups (Redis Streams, or an SQL table embedded).
 
 pub mod cmd_check;
-pub mod config;
 pub mod cmd_shell;
 pub mod cmd_test;
+pub mod config;
 pub mod flowdir;
 pub mod queue;
 pub mod store;
