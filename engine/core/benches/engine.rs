@@ -142,7 +142,7 @@ priority: 100
 interruptible: true
 hidden: true
 triggers:
-  - keywords: [help, "?", hulp, hilfe, what can you do]
+  - keywords: [help, hulp, hilfe, what can you do]
 steps:
   - send:
       text:

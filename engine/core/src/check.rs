@@ -2025,5 +2025,6 @@ fn build_set(
         regex_triggers,
         templates,
         version,
+        statics: Default::default(),
     }
 }

@@ -18,11 +18,12 @@ use crate::event::{
     Return, Section, TimerFired, TimerSpec, Trace, Values,
 };
 use crate::flow::{
-    Action, AskSpec, FlowSet, Matcher, Member, Next, Options, Recipient, RoutedTrigger, Select, SendSpec, Target, Text,
-    Validator,
+    Action, AskSpec, FlowSet, Matcher, Member, Next, Options, Recipient, RoutedTrigger, Select, SendSpec, Statics,
+    Target, Text, Validator,
 };
 use crate::model::{MessageKind, Role};
 use crate::parse::{item_key, normalize, parse_datetime, parse_duration, parse_items, parse_number};
+use crate::tmpl::{Expr, Tpl, roots};
 
 /// Id of the (single) idle-timeout timer of a member's pending question. Timer ids are
 /// unique per household, so the member's name is part of it.
@@ -63,10 +64,10 @@ pub fn handle(
         trace: Vec::new(),
         message: None,
         captures: BTreeMap::new(),
+        full_context: false,
         steps_run: 0,
         data_value: None,
         event_value: Value::UNDEFINED,
-        flows_value: None,
     };
     run.expire_and_migrate();
     let before = run.state.frames.last().map(|f| (f.flow.clone(), f.step.clone()));
@@ -92,16 +93,28 @@ struct Run<'a> {
     trace: Vec<Trace>,
     message: Option<&'a InboundMessage>,
     captures: BTreeMap<String, String>,
+    /// Build every root regardless of masks (the retry after an undefined error;
+    /// minijinja does not report every variable a template reads, e.g. in slices).
+    full_context: bool,
     steps_run: usize,
     /// `(lists, records)` as template values; rebuilt after a data change.
     data_value: Option<(Value, Value)>,
     event_value: Value,
-    /// Visible flows with rendered descriptions (for generated help), built on first use.
-    flows_value: Option<Value>,
 }
 
 /// Why a step could not run: reported as an error effect, and the conversation resets.
-struct StepError(String);
+struct StepError(String, bool);
+
+impl StepError {
+    fn new(msg: impl Into<String>) -> Self {
+        StepError(msg.into(), false)
+    }
+
+    /// An undefined-value error, which may only mean the context was built too small.
+    fn is_undefined(&self) -> bool {
+        self.1
+    }
+}
 
 impl From<minijinja::Error> for StepError {
     fn from(e: minijinja::Error) -> Self {
@@ -110,7 +123,7 @@ impl From<minijinja::Error> for StepError {
             msg.push_str(": ");
             msg.push_str(d);
         }
-        StepError(msg)
+        StepError(msg, e.kind() == minijinja::ErrorKind::UndefinedError)
     }
 }
 
@@ -245,8 +258,7 @@ impl<'a> Run<'a> {
             return;
         }
         if let Some(cond) = &spec.when {
-            let ctx = self.context(&[]);
-            match self.fs.templates.truthy(cond, &ctx) {
+            match self.truthy(cond) {
                 Ok(true) => {}
                 Ok(false) => {
                     self.trace.push(Trace::Ignored {
@@ -256,7 +268,7 @@ impl<'a> Run<'a> {
                 }
                 Err(e) => {
                     let id = self.fs.flows[fi].id.clone();
-                    return self.fail(&id, e.into());
+                    return self.fail(&id, e);
                 }
             }
         }
@@ -469,8 +481,7 @@ impl<'a> Run<'a> {
         }
         if let Some(w) = &t.when {
             let saved = std::mem::replace(&mut self.captures, caps);
-            let ctx = self.context(&[]);
-            let ok = self.fs.templates.truthy(w, &ctx).unwrap_or(false);
+            let ok = self.truthy(w).unwrap_or(false);
             let caps = std::mem::replace(&mut self.captures, saved);
             return if ok { Ok(caps) } else { Err(Miss::Condition) };
         }
@@ -630,9 +641,8 @@ impl<'a> Run<'a> {
         match next {
             Next::To(t) => Ok(*t),
             Next::Branches(bs, otherwise) => {
-                let ctx = self.context(&[]);
                 for (cond, t) in bs {
-                    if self.fs.templates.truthy(cond, &ctx)? {
+                    if self.truthy(cond)? {
                         return Ok(*t);
                     }
                 }
@@ -683,8 +693,7 @@ impl<'a> Run<'a> {
             }
             Action::Set(assignments) => {
                 for (name, e) in assignments {
-                    let ctx = self.context(&[]);
-                    let v = fs.templates.eval(e, &ctx)?;
+                    let v = self.eval(e)?;
                     if let Some(top) = self.state.frames.last_mut() {
                         top.vars.insert(name.clone(), v);
                     }
@@ -692,8 +701,7 @@ impl<'a> Run<'a> {
                 Ok(Flowing::Next)
             }
             Action::Switch { on, cases, default } => {
-                let ctx = self.context(&[]);
-                let v = fs.templates.eval(on, &ctx)?;
+                let v = self.eval(on)?;
                 let key = match &v {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
@@ -730,8 +738,7 @@ impl<'a> Run<'a> {
             }
             Action::End => Ok(Flowing::Jump(Target::End)),
             Action::ListAdd { list, items } => {
-                let ctx = self.context(&[]);
-                let text = fs.templates.render(items, &ctx)?;
+                let text = self.render(items)?;
                 let mut added = Vec::new();
                 let mut already = Vec::new();
                 for p in parse_items(&text) {
@@ -764,8 +771,7 @@ impl<'a> Run<'a> {
                 Ok(Flowing::Next)
             }
             Action::ListRemove { list, items } => {
-                let ctx = self.context(&[]);
-                let text = fs.templates.render(items, &ctx)?;
+                let text = self.render(items)?;
                 let mut removed = Vec::new();
                 let mut missing = Vec::new();
                 for p in parse_items(&text) {
@@ -798,10 +804,9 @@ impl<'a> Run<'a> {
                 fields,
                 into,
             } => {
-                let ctx = self.context(&[]);
                 let mut values = BTreeMap::new();
                 for (k, e) in fields {
-                    values.insert(k.clone(), fs.templates.eval(e, &ctx)?);
+                    values.insert(k.clone(), self.eval(e)?);
                 }
                 let record = Record {
                     id: self.data.next_record_id(collection),
@@ -824,7 +829,7 @@ impl<'a> Run<'a> {
                 let mut out = Vec::new();
                 for mut r in selected {
                     let rec_value = to_value(record_json(&r, self.member));
-                    let ctx = self.context(&[("record", rec_value)]);
+                    let ctx = self.context(roots::ALL, &[("record", rec_value)]);
                     for (k, e) in fields {
                         r.fields.insert(k.clone(), fs.templates.eval(e, &ctx)?);
                     }
@@ -863,14 +868,14 @@ impl<'a> Run<'a> {
                 Ok(Flowing::Next)
             }
             Action::TimerStart(t) => {
-                let ctx = self.context(&[]);
+                let ctx = self.context(roots::ALL, &[]);
                 let id = fs.templates.render(&t.id, &ctx)?;
                 let member = match &t.member {
                     Some(m) => {
                         let name = fs.templates.render(m, &ctx)?;
                         fs.household
                             .member(name.trim())
-                            .ok_or_else(|| StepError(format!("timer for unknown member `{}`", name.trim())))?
+                            .ok_or_else(|| StepError::new(format!("timer for unknown member `{}`", name.trim())))?
                     }
                     None => self.member,
                 };
@@ -879,13 +884,13 @@ impl<'a> Run<'a> {
                     match DateTime::parse_from_rfc3339(text.trim()) {
                         Ok(dt) => dt.with_timezone(&Utc),
                         Err(_) => parse_datetime(&text, self.now, member.timezone)
-                            .map_err(|e| StepError(format!("timer `at`: {e}")))?,
+                            .map_err(|e| StepError::new(format!("timer `at`: {e}")))?,
                     }
                 } else if let Some(after) = &t.after {
                     let text = fs.templates.render(after, &ctx)?;
-                    self.now + parse_duration(&text).map_err(|e| StepError(format!("timer `after`: {e}")))?
+                    self.now + parse_duration(&text).map_err(|e| StepError::new(format!("timer `after`: {e}")))?
                 } else {
-                    return Err(StepError("timer has neither `at` nor `after`".to_owned()));
+                    return Err(StepError::new("timer has neither `at` nor `after`"));
                 };
                 let mut data = Values::new();
                 for (k, v) in &t.data {
@@ -907,7 +912,7 @@ impl<'a> Run<'a> {
                 Ok(Flowing::Next)
             }
             Action::TimerCancel(id) => {
-                let ctx = self.context(&[]);
+                let ctx = self.context(roots::ALL, &[]);
                 let id = fs.templates.render(id, &ctx)?;
                 self.effects.push(Effect::CancelTimer { id });
                 Ok(Flowing::Next)
@@ -916,8 +921,8 @@ impl<'a> Run<'a> {
     }
 
     fn select(&mut self, s: &Select) -> Result<Vec<Record>, StepError> {
-        let ctx = self.context(&[]);
         if let Some(id) = &s.id {
+            let ctx = self.context(self.mask_tpl(id), &[]);
             let id = self.fs.templates.render(id, &ctx)?;
             let id = id.trim();
             return Ok(self
@@ -934,7 +939,10 @@ impl<'a> Run<'a> {
         let mut out = Vec::new();
         let all = self.data.collection(&s.collection).to_vec();
         for r in &all {
-            let ctx = self.context(&[("record", to_value(record_json(r, self.member)))]);
+            let ctx = self.context(
+                self.mask_expr(filter),
+                &[("record", to_value(record_json(r, self.member)))],
+            );
             if self.fs.templates.truthy(filter, &ctx)? {
                 out.push(r.clone());
             }
@@ -1162,8 +1170,7 @@ impl<'a> Run<'a> {
 
     fn render_text(&mut self, t: &Text) -> Result<String, StepError> {
         let tpl = t.pick(&self.member.language, &self.fs.household.language);
-        let ctx = self.context(&[]);
-        Ok(self.fs.templates.render(tpl, &ctx)?)
+        self.render(tpl)
     }
 
     fn send_text(&mut self, t: &Text) -> Result<(), StepError> {
@@ -1206,7 +1213,15 @@ impl<'a> Run<'a> {
         }
         let mut offered = Vec::new();
         for (lang, names) in by_language {
-            let (msg, choices) = self.render_message(s, &lang, body_override.clone())?;
+            let (msg, choices) = match self.render_message(s, &lang, body_override.clone()) {
+                Err(e) if e.is_undefined() && !self.full_context => {
+                    self.full_context = true;
+                    let r = self.render_message(s, &lang, body_override.clone());
+                    self.full_context = false;
+                    r?
+                }
+                other => other?,
+            };
             if names.contains(&self.member.name) || offered.is_empty() {
                 offered = choices;
             }
@@ -1224,7 +1239,7 @@ impl<'a> Run<'a> {
     ) -> Result<(OutMessage, Vec<Choice>), StepError> {
         let lang = lang.to_owned();
         let fallback_lang = self.fs.household.language.clone();
-        let ctx = self.context(&[]);
+        let ctx = self.context(mask_send(&self.fs.templates, s), &[]);
         let tpls = &self.fs.templates;
         let render = |t: &Text| -> Result<String, StepError> { Ok(tpls.render(t.pick(&lang, &fallback_lang), &ctx)?) };
         if let Some((name, params)) = &s.template {
@@ -1233,7 +1248,7 @@ impl<'a> Run<'a> {
                 .household
                 .templates
                 .get(name)
-                .ok_or_else(|| StepError(format!("unknown template `{name}`")))?;
+                .ok_or_else(|| StepError::new(format!("unknown template `{name}`")))?;
             let mut values = Vec::new();
             for p in params {
                 values.push(template_param(&tpls.render(p, &ctx)?));
@@ -1286,7 +1301,8 @@ impl<'a> Run<'a> {
                 };
                 let mut choices = Vec::new();
                 for item in items.into_iter().take(10) {
-                    let ictx = self.context(&[("item", to_value(&item))]);
+                    let mask = tpls.mask_of_tpl(id) | tpls.mask_of_tpl(title);
+                    let ictx = self.context(mask, &[("item", to_value(&item))]);
                     let cid = tpls.render(id, &ictx)?;
                     let ctitle = tpls.render(title, &ictx)?;
                     choices.push(Choice {
@@ -1393,11 +1409,10 @@ impl<'a> Run<'a> {
                 .collect(),
             Recipient::Everyone => all.iter().map(|m| m.name.clone()).collect(),
             Recipient::Named(t) => {
-                let ctx = self.context(&[]);
-                let name = self.fs.templates.render(t, &ctx)?;
+                let name = self.render(t)?;
                 match self.fs.household.member(name.trim()) {
                     Some(m) => vec![m.name.clone()],
-                    None => return Err(StepError(format!("no member named `{}`", name.trim()))),
+                    None => return Err(StepError::new(format!("no member named `{}`", name.trim()))),
                 }
             }
         })
@@ -1406,83 +1421,202 @@ impl<'a> Run<'a> {
     // ---- template context ----------------------------------------------------------
 
     /// The template context. `lists`/`records` are converted once per data version.
-    fn context(&mut self, extra: &[(&str, Value)]) -> Value {
-        if self.data_value.is_none() {
-            self.data_value = Some(data_values(self.fs, &self.data, self.member));
-        }
-        let (lists, records) = self.data_value.clone().unwrap_or_default();
-        let tz = self.member.timezone;
-        let local_now = self.now.with_timezone(&tz);
+    fn context(&mut self, mask: u32, extra: &[(&str, Value)]) -> Value {
+        let mask = if self.full_context { roots::ALL } else { mask };
+        let fs = self.fs;
+        let statics = fs.statics.get_or_init(|| build_statics(fs));
+        let mut pairs: Vec<(&str, Value)> = Vec::with_capacity(4 + extra.len());
         let frame = self.state.frames.last();
         let empty = Values::new();
-        let mut pairs: Vec<(&str, Value)> = vec![
-            (
-                "member",
-                to_value(MemberView {
-                    name: &self.member.name,
-                    role: self.member.role.as_str(),
-                    timezone: tz.name(),
-                    language: &self.member.language,
-                }),
-            ),
-            ("members", members_value(self.fs)),
-            ("slots", to_value(frame.map_or(&empty, |f| &f.slots))),
-            ("vars", to_value(frame.map_or(&empty, |f| &f.vars))),
+        if mask & roots::MEMBER != 0 {
+            let v = statics.member_views.get(&self.member.name).cloned().unwrap_or_default();
+            pairs.push(("member", v));
+        }
+        if mask & roots::MEMBERS != 0 {
+            pairs.push(("members", statics.members.clone()));
+        }
+        if mask & roots::HOUSEHOLD != 0 {
+            pairs.push(("household", statics.household.clone()));
+        }
+        if mask & roots::FLOWS != 0 {
+            let v = statics
+                .flows_by_language
+                .get(&self.member.language)
+                .or_else(|| statics.flows_by_language.get(&fs.household.language))
+                .cloned()
+                .unwrap_or_default();
+            pairs.push(("flows", v));
+        }
+        if mask & roots::SLOTS != 0 {
+            pairs.push(("slots", to_value(frame.map_or(&empty, |f| &f.slots))));
+        }
+        if mask & roots::VARS != 0 {
+            pairs.push(("vars", to_value(frame.map_or(&empty, |f| &f.vars))));
+        }
+        if mask & roots::CAPTURES != 0 {
             // This message's captures while routing; afterwards the ones the flow started with.
-            (
-                "captures",
-                to_value(if self.captures.is_empty() {
-                    frame.map_or(&self.captures, |f| &f.captures)
-                } else {
-                    &self.captures
-                }),
-            ),
-            ("lists", lists),
-            ("records", records),
-            ("now", Value::from(local_now.to_rfc3339())),
-            ("today", Value::from(local_now.format("%Y-%m-%d").to_string())),
-            (
-                "household",
-                to_value(serde_json::json!({
-                    "name": self.fs.household.name,
-                    "timezone": self.fs.household.timezone.name(),
-                })),
-            ),
-            (
+            let caps = if self.captures.is_empty() {
+                frame.map_or(&self.captures, |f| &f.captures)
+            } else {
+                &self.captures
+            };
+            pairs.push(("captures", to_value(caps)));
+        }
+        if mask & roots::FLOW != 0 {
+            pairs.push((
                 "flow",
                 to_value(serde_json::json!({ "id": frame.map(|f| f.flow.as_str()) })),
-            ),
-        ];
-        let message = match self.message {
-            Some(m) => {
-                let mut v = serde_json::json!({
-                    "id": m.id,
-                    "kind": m.kind().as_str(),
-                    "text": m.text.as_deref().unwrap_or_default(),
-                    "reply_id": m.reply_id,
-                    "reply_title": m.reply_title,
-                });
-                if let serde_json::Value::Object(o) = &mut v {
-                    for (k, x) in &m.extra {
-                        o.entry(k.clone()).or_insert_with(|| x.clone());
+            ));
+        }
+        if mask & (roots::LISTS | roots::RECORDS) != 0 {
+            let (lists, records) = self
+                .data_value
+                .get_or_insert_with(|| data_values(fs, &self.data, self.member))
+                .clone();
+            pairs.push(("lists", lists));
+            pairs.push(("records", records));
+        }
+        if mask & (roots::NOW | roots::TODAY) != 0 {
+            let local_now = self.now.with_timezone(&self.member.timezone);
+            pairs.push(("now", Value::from(local_now.to_rfc3339())));
+            pairs.push(("today", Value::from(local_now.format("%Y-%m-%d").to_string())));
+        }
+        if mask & roots::MESSAGE != 0 {
+            let message = match self.message {
+                Some(m) => {
+                    let mut v = serde_json::json!({
+                        "id": m.id,
+                        "kind": m.kind().as_str(),
+                        "text": m.text.as_deref().unwrap_or_default(),
+                        "reply_id": m.reply_id,
+                        "reply_title": m.reply_title,
+                    });
+                    if let serde_json::Value::Object(o) = &mut v {
+                        for (k, x) in &m.extra {
+                            o.entry(k.clone()).or_insert_with(|| x.clone());
+                        }
                     }
+                    to_value(v)
                 }
-                to_value(v)
-            }
-            // Schedules and timers have no message; an empty one keeps templates simple.
-            None => to_value(serde_json::json!({ "kind": "none", "text": "" })),
-        };
-        pairs.push(("message", message));
-        let flows_value = self
-            .flows_value
-            .get_or_insert_with(|| flows_value(self.fs, &self.member.language))
-            .clone();
-        pairs.push(("flows", flows_value));
-        if !self.event_value.is_undefined() {
+                // Schedules and timers have no message; an empty one keeps templates simple.
+                None => to_value(serde_json::json!({ "kind": "none", "text": "" })),
+            };
+            pairs.push(("message", message));
+        }
+        if mask & roots::EVENT != 0 && !self.event_value.is_undefined() {
             pairs.push(("event", self.event_value.clone()));
         }
         pairs.extend(extra.iter().cloned());
         Value::from_pairs(pairs)
+    }
+
+    fn mask_tpl(&self, t: &Tpl) -> u32 {
+        self.fs.templates.mask_of_tpl(t)
+    }
+
+    fn mask_expr(&self, e: &Expr) -> u32 {
+        self.fs.templates.mask_of_expr(e)
+    }
+
+    /// Runs `f` with a context of just the roots it reads; if that turns out too small
+    /// (an undefined value), once more with every root.
+    fn with_context<T>(
+        &mut self,
+        mask: u32,
+        f: impl Fn(&mut Self, &Value) -> Result<T, StepError>,
+    ) -> Result<T, StepError> {
+        let ctx = self.context(mask, &[]);
+        match f(self, &ctx) {
+            Err(e) if e.is_undefined() && !self.full_context => {
+                self.full_context = true;
+                let ctx = self.context(roots::ALL, &[]);
+                let result = f(self, &ctx);
+                self.full_context = false;
+                result
+            }
+            other => other,
+        }
+    }
+
+    /// Renders a template with just the context it reads.
+    fn render(&mut self, t: &Tpl) -> Result<String, StepError> {
+        if let Tpl::Lit(s) = t {
+            return Ok(s.clone());
+        }
+        self.with_context(self.mask_tpl(t), |run, ctx| Ok(run.fs.templates.render(t, ctx)?))
+    }
+
+    /// Evaluates an expression with just the context it reads.
+    fn eval(&mut self, e: &Expr) -> Result<serde_json::Value, StepError> {
+        self.with_context(self.mask_expr(e), |run, ctx| Ok(run.fs.templates.eval(e, ctx)?))
+    }
+
+    /// Evaluates a condition with just the context it reads.
+    fn truthy(&mut self, e: &Expr) -> Result<bool, StepError> {
+        self.with_context(self.mask_expr(e), |run, ctx| Ok(run.fs.templates.truthy(e, ctx)?))
+    }
+}
+
+/// Every root any template of a send reads: one context serves the whole message.
+fn mask_send(tpls: &crate::tmpl::Templates, s: &SendSpec) -> u32 {
+    let text = |t: &Text| t.variants.iter().fold(0, |m, (_, tpl)| m | tpls.mask_of_tpl(tpl));
+    let mut mask = s.text.as_ref().map_or(0, text) | s.footer.as_ref().map_or(0, text);
+    if let Some((_, params)) = &s.template {
+        mask |= params.iter().fold(0, |m, p| m | tpls.mask_of_tpl(p));
+    }
+    match &s.options {
+        Options::None => {}
+        Options::Buttons(bs) => mask |= bs.iter().fold(0, |m, (_, t)| m | text(t)),
+        Options::ButtonsFrom { each, .. } => mask |= tpls.mask_of_expr(each),
+        Options::List { button, sections } => {
+            mask |= text(button);
+            for (title, rows) in sections {
+                mask |= title.as_ref().map_or(0, text);
+                for (_, t, d) in rows {
+                    mask |= text(t) | d.as_ref().map_or(0, text);
+                }
+            }
+        }
+    }
+    mask
+}
+
+/// Values that do not change while a flow set is loaded.
+fn build_statics(fs: &FlowSet) -> Statics {
+    let members: Vec<serde_json::Value> = fs
+        .household
+        .members
+        .iter()
+        .map(|m| serde_json::json!({ "name": m.name, "role": m.role.as_str() }))
+        .collect();
+    let member_views = fs
+        .household
+        .members
+        .iter()
+        .map(|m| {
+            let v = to_value(MemberView {
+                name: &m.name,
+                role: m.role.as_str(),
+                timezone: m.timezone.name(),
+                language: &m.language,
+            });
+            (m.name.clone(), v)
+        })
+        .collect();
+    let mut languages: Vec<&str> = fs.household.members.iter().map(|m| m.language.as_str()).collect();
+    languages.push(&fs.household.language);
+    let flows_by_language = languages
+        .into_iter()
+        .map(|l| (l.to_owned(), flows_value(fs, l)))
+        .collect();
+    Statics {
+        members: to_value(members),
+        household: to_value(serde_json::json!({
+            "name": fs.household.name,
+            "timezone": fs.household.timezone.name(),
+        })),
+        member_views,
+        flows_by_language,
     }
 }
 
@@ -1634,16 +1768,6 @@ fn data_values(fs: &FlowSet, data: &HouseholdData, member: &Member) -> (Value, V
             .map(|(name, recs)| (name.as_str(), recs.iter().map(|r| record_json(r, member)).collect())),
     );
     (to_value(lists), to_value(records))
-}
-
-fn members_value(fs: &FlowSet) -> Value {
-    let v: Vec<serde_json::Value> = fs
-        .household
-        .members
-        .iter()
-        .map(|m| serde_json::json!({ "name": m.name, "role": m.role.as_str() }))
-        .collect();
-    to_value(v)
 }
 
 /// `flows` in templates: every visible flow's id and description, in the member's

@@ -35,6 +35,22 @@ pub struct FlowSet {
     pub templates: Templates,
     /// Hash of every source file: changes whenever any flow changes.
     pub version: String,
+    /// Template values that never change for this flow set (members, household,
+    /// generated help per language), built on first use by the engine.
+    pub statics: std::sync::OnceLock<Statics>,
+}
+
+/// Template context values computed once per flow set instead of once per render.
+#[derive(Debug, Default)]
+pub struct Statics {
+    /// `members`.
+    pub members: minijinja::Value,
+    /// `household`.
+    pub household: minijinja::Value,
+    /// `member` per member name.
+    pub member_views: HashMap<String, minijinja::Value>,
+    /// `flows` (visible flows and descriptions) per language.
+    pub flows_by_language: HashMap<String, minijinja::Value>,
 }
 
 impl FlowSet {

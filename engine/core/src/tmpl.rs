@@ -26,6 +26,63 @@ pub struct Expr {
     name: String,
 }
 
+/// Bits for the context roots a template reads, so the engine builds only those
+/// (building the whole context for every render dominated the engine's cost).
+pub mod roots {
+    /// `message`
+    pub const MESSAGE: u32 = 1 << 0;
+    /// `captures`
+    pub const CAPTURES: u32 = 1 << 1;
+    /// `member`
+    pub const MEMBER: u32 = 1 << 2;
+    /// `members`
+    pub const MEMBERS: u32 = 1 << 3;
+    /// `slots`
+    pub const SLOTS: u32 = 1 << 4;
+    /// `vars`
+    pub const VARS: u32 = 1 << 5;
+    /// `lists`
+    pub const LISTS: u32 = 1 << 6;
+    /// `records`
+    pub const RECORDS: u32 = 1 << 7;
+    /// `now`
+    pub const NOW: u32 = 1 << 8;
+    /// `today`
+    pub const TODAY: u32 = 1 << 9;
+    /// `household`
+    pub const HOUSEHOLD: u32 = 1 << 10;
+    /// `flow`
+    pub const FLOW: u32 = 1 << 11;
+    /// `flows`
+    pub const FLOWS: u32 = 1 << 12;
+    /// `event`
+    pub const EVENT: u32 = 1 << 13;
+    /// Every root.
+    pub const ALL: u32 = u32::MAX;
+
+    /// The bit of a root name (0 for names the engine does not provide, such as
+    /// minijinja's functions or extras like `item` that are passed explicitly).
+    pub fn bit(name: &str) -> u32 {
+        match name {
+            "message" => MESSAGE,
+            "captures" => CAPTURES,
+            "member" => MEMBER,
+            "members" => MEMBERS,
+            "slots" => SLOTS,
+            "vars" => VARS,
+            "lists" => LISTS,
+            "records" => RECORDS,
+            "now" => NOW,
+            "today" => TODAY,
+            "household" => HOUSEHOLD,
+            "flow" => FLOW,
+            "flows" => FLOWS,
+            "event" => EVENT,
+            _ => 0,
+        }
+    }
+}
+
 /// Work budget per render: bounds template loops so a flow can never hang the engine.
 const FUEL: u64 = 200_000;
 
@@ -33,6 +90,8 @@ const FUEL: u64 = 200_000;
 pub struct Templates {
     env: Environment<'static>,
     next: usize,
+    /// Template name → the roots it reads.
+    masks: std::collections::HashMap<String, u32>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -61,7 +120,11 @@ impl Templates {
         env.add_filter("join_and", join_and);
         env.add_filter("datefmt", datefmt);
         env.add_filter("plural", plural);
-        Templates { env, next: 0 }
+        Templates {
+            env,
+            next: 0,
+            masks: std::collections::HashMap::new(),
+        }
     }
 
     /// Compiles a text template.
@@ -72,6 +135,7 @@ impl Templates {
         let name = format!("t{}", self.next);
         self.next += 1;
         self.env.add_template_owned(name.clone(), src.to_owned())?;
+        self.remember_mask(&name);
         Ok(Tpl::Jinja(name))
     }
 
@@ -92,7 +156,36 @@ impl Templates {
         self.next += 1;
         self.env
             .add_template_owned(name.clone(), format!("{{{{ ({src}) | tojson }}}}"))?;
+        self.remember_mask(&name);
         Ok(Expr { name })
+    }
+
+    /// Records which roots a template reads. minijinja's own analysis misses some
+    /// uses (e.g. inside slices: `now[11:13]`), so every root named as a word in the
+    /// source counts too: a superset only costs a little speed, a subset would fail.
+    fn remember_mask(&mut self, name: &str) {
+        let Ok(t) = self.env.get_template(name) else {
+            self.masks.insert(name.to_owned(), roots::ALL);
+            return;
+        };
+        let mut mask = t.undeclared_variables(false).iter().fold(0, |m, v| m | roots::bit(v));
+        for word in t.source().split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            mask |= roots::bit(word);
+        }
+        self.masks.insert(name.to_owned(), mask);
+    }
+
+    /// The context roots a template reads (none for literal text).
+    pub fn mask_of_tpl(&self, t: &Tpl) -> u32 {
+        match t {
+            Tpl::Lit(_) => 0,
+            Tpl::Jinja(name) => self.masks.get(name).copied().unwrap_or(roots::ALL),
+        }
+    }
+
+    /// The context roots an expression reads.
+    pub fn mask_of_expr(&self, e: &Expr) -> u32 {
+        self.masks.get(&e.name).copied().unwrap_or(roots::ALL)
     }
 
     /// Renders a template.
@@ -233,5 +326,23 @@ mod tests {
         let mut t = Templates::new();
         let tpl = t.add("{{ ['a','b','c'] | join_and }} / {{ 3 | plural('item') }} / {{ '2026-03-01T18:05:00+01:00' | datefmt('%H:%M') }}").unwrap();
         assert_eq!(t.render(&tpl, &context! {}).unwrap(), "a, b and c / 3 items / 18:05");
+    }
+}
+#[cfg(test)]
+mod mask_tests {
+    use super::*;
+
+    #[test]
+    fn masks_name_the_roots_read() {
+        let mut t = Templates::new();
+        let e = t.add_expr("now >= '22'").unwrap();
+        assert_eq!(t.mask_of_expr(&e), roots::NOW);
+        // minijinja's analysis misses reads inside slices; the word scan catches them.
+        let e = t.add_expr("now[11:13] | int >= 22").unwrap();
+        assert_eq!(t.mask_of_expr(&e), roots::NOW);
+        let x = t
+            .add("Good night {{ member.name }}{{ ', late' if vars.late else '' }}")
+            .unwrap();
+        assert_eq!(t.mask_of_tpl(&x), roots::MEMBER | roots::VARS);
     }
 }
