@@ -100,7 +100,8 @@ impl Config {
         let whatsapp_token = get("WHATSAPP_TOKEN");
         let whatsapp_phone_id = get("WHATSAPP_PHONE_ID");
         if whatsapp_token.is_some() && whatsapp_phone_id.is_none() {
-            errors.push("WHATSAPP_PHONE_ID: required when WHATSAPP_TOKEN is set (the number id to send from)".to_owned());
+            errors
+                .push("WHATSAPP_PHONE_ID: required when WHATSAPP_TOKEN is set (the number id to send from)".to_owned());
         }
         if let Some(p) = &whatsapp_phone_id
             && !p.chars().all(|c| c.is_ascii_digit())
@@ -122,7 +123,10 @@ impl Config {
                     .to_owned(),
             );
         }
-        let listen = match get("ALFRED_LISTEN").unwrap_or_else(|| "0.0.0.0:8080".to_owned()).parse::<SocketAddr>() {
+        let listen = match get("ALFRED_LISTEN")
+            .unwrap_or_else(|| "0.0.0.0:8080".to_owned())
+            .parse::<SocketAddr>()
+        {
             Ok(a) => a,
             Err(_) => {
                 errors.push("ALFRED_LISTEN: must be host:port, e.g. 0.0.0.0:8080".to_owned());
@@ -150,7 +154,10 @@ impl Config {
             }
         };
         let instance = get("INSTANCE").unwrap_or_else(|| "alfred-1".to_owned());
-        if !instance.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+        if !instance
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
             errors.push("INSTANCE: letters, digits, `-`, `_` and `.` only (it names queue consumers)".to_owned());
         }
         if !errors.is_empty() {
