@@ -21,42 +21,8 @@ use std::path::Path;
 use alfred_core::check::{SourceFile, load};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
-const HOUSEHOLD: &str = r#"household:
-  name: The Bench Family
-  timezone: Europe/Amsterdam
-  language: en
-members:
-  - name: Anna
-    phone: "+31612345001"
-    role: admin
-  - name: Ben
-    phone: "+31612345002"
-    role: adult
-  - name: Tom
-    phone: "+31612345003"
-    role: child
-    language: nl
-  - name: Lisa
-    phone: "+31612345004"
-    role: adult
-    timezone: Europe/London
-lists:
-  - shopping
-collections:
-  chores:
-    fields: [title, assignee, done, due]
-templates:
-  - name: chore_reminder
-    language: en_US
-    category: utility
-    parameters:
-      - name: chore
-        type: text
-cancel_words: [cancel, stop, nevermind, never mind, laat maar]
-cancel_reply:
-  en: OK, cancelled.
-  nl: Oké, geannuleerd.
-"#;
+/// The household both benches use (4 members, a list, a collection, a template).
+const HOUSEHOLD: &str = include_str!("household.yaml");
 
 /// Keywords, a regex with two named groups and reply ids; an ask with buttons and a
 /// timeout, branches, `set`, a list add. 9 steps.

@@ -25,43 +25,8 @@ use alfred_core::handle;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const HOUSEHOLD: &str = r#"
-household:
-  name: The Bench Family
-  timezone: Europe/Amsterdam
-  language: en
-members:
-  - name: Anna
-    phone: "+31612345001"
-    role: admin
-  - name: Ben
-    phone: "+31612345002"
-    role: adult
-  - name: Tom
-    phone: "+31612345003"
-    role: child
-    language: nl
-  - name: Lisa
-    phone: "+31612345004"
-    role: adult
-    timezone: Europe/London
-lists:
-  - shopping
-collections:
-  chores:
-    fields: [title, assignee, done, due]
-templates:
-  - name: chore_reminder
-    language: en_US
-    category: utility
-    parameters:
-      - name: chore
-        type: text
-cancel_words: [cancel, stop, nevermind, never mind, laat maar]
-cancel_reply:
-  en: OK, cancelled.
-  nl: Oké, geannuleerd.
-"#;
+/// The household both benches use (4 members, a list, a collection, a template).
+const HOUSEHOLD: &str = include_str!("household.yaml");
 
 /// The demo shopping flow, as shipped in `flows/groceries.yaml`.
 const GROCERIES: &str = r#"
