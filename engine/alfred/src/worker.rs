@@ -1,0 +1,494 @@
+//! The worker (orchestrator) role: `alfred-ingest` → engine → one transaction →
+//! `alfred-outbox`.
+//!
+//! For each ingest entry (one raw webhook body): parse every `entry × change ×
+//! message/status`; for each message find the member, run the pure engine, and commit
+//! *all* its effects together with the processed-wamid marker in one transaction; after
+//! the commit, publish the new outbox ids and only then ack the entry. A crash anywhere
+//! means redelivery, and the wamid marker turns the replay into a no-op, so a message
+//! is handled once in effect. Status webhooks update the outbound message they refer
+//! to and never start a flow.
+//!
+//! Ordering: one worker processes its entries one at a time, so one member's messages
+//! are handled in the order Meta delivered them. Several workers in parallel need a
+//! per-member lock (not built yet; see the issue notes).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use alfred_core::event::{Event, EventKind};
+use alfred_core::flow::FlowSet;
+use chrono::{DateTime, Utc};
+
+use crate::config::UnknownSenderPolicy;
+use crate::queue::Consumer;
+use crate::queue::{Delivery, Queue, QueueError};
+use crate::store::{CommitOutcome, EventCommit, Store, StoreError};
+use crate::whatsapp::inbound::{self, Inbound, WebhookBatch};
+
+/// Why an ingest entry could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The database failed; retrying may help.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The queue failed; retrying may help.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    /// A blocking task panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+impl WorkerError {
+    /// Whether the entry should be left for redelivery (true) or dead-lettered.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WorkerError::Store(e) => e.is_retryable(),
+            WorkerError::Queue(e) => e.is_retryable(),
+            WorkerError::Join(_) => true,
+        }
+    }
+}
+
+/// What one ingest entry amounted to (for logs, metrics and tests).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Processed {
+    /// Messages run through the engine and committed.
+    pub handled: usize,
+    /// Messages already processed before (duplicate deliveries).
+    pub duplicates: usize,
+    /// Messages from senders who are not members.
+    pub unknown_senders: usize,
+    /// Status updates applied to outbound messages.
+    pub statuses: usize,
+    /// Outbox ids published to the outbox stream.
+    pub published: Vec<i64>,
+}
+
+/// Counters exposed for metrics.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    /// Messages handled.
+    pub handled: AtomicU64,
+    /// Duplicate deliveries skipped.
+    pub duplicates: AtomicU64,
+    /// Messages from non-members.
+    pub unknown_senders: AtomicU64,
+    /// Bodies that were not webhooks (dead-lettered).
+    pub malformed: AtomicU64,
+}
+
+/// The worker's dependencies.
+pub struct Worker<Q> {
+    /// The database.
+    pub store: Store,
+    /// The queues.
+    pub queue: Q,
+    /// The flows to run.
+    pub flows: Arc<FlowSet>,
+    /// Outbox stream name.
+    pub outbox_stream: String,
+    /// What to do with non-members.
+    pub unknown_senders: UnknownSenderPolicy,
+    /// The clock (the engine takes `now` as an argument; tests pass a fixed one).
+    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// Counters.
+    pub counters: Arc<WorkerCounters>,
+}
+
+impl<Q: Queue> Worker<Q> {
+    /// Processes one ingest entry. `Ok` means it may be acked; a body that is not a
+    /// webhook is `Ok` too, with nothing handled (the caller dead-letters it).
+    pub async fn process(&self, delivery: &Delivery) -> Result<Processed, WorkerError> {
+        let batch = match inbound::parse(&delivery.payload) {
+            Ok(b) => b,
+            Err(e) => {
+                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(entry = %delivery.id, error = %e, "ingest entry is not a webhook");
+                return Ok(Processed::default());
+            }
+        };
+        self.process_batch(batch).await
+    }
+
+    /// Processes a parsed webhook batch.
+    pub async fn process_batch(&self, batch: WebhookBatch) -> Result<Processed, WorkerError> {
+        let mut out = Processed::default();
+        for skipped in &batch.skipped {
+            tracing::warn!(reason = %skipped, "webhook part skipped");
+        }
+        for msg in batch.messages {
+            self.handle_message(msg, &mut out).await?;
+        }
+        for st in batch.statuses {
+            let store = self.store.clone();
+            let error = st.errors.first().map(|e| (e.code, e.title.clone()));
+            let status = st.status.as_str();
+            let wamid = st.wamid.clone();
+            let found = blocking(move || store.update_delivery(&wamid, status, error)).await?;
+            if found {
+                out.statuses += 1;
+            } else {
+                tracing::debug!(status, "status for an unknown outbound message");
+            }
+        }
+        if !out.published.is_empty() {
+            let store = self.store.clone();
+            let ids = out.published.clone();
+            let now = (self.clock)();
+            blocking(move || store.mark_published(&ids, now)).await?;
+        }
+        Ok(out)
+    }
+
+    async fn handle_message(&self, msg: Inbound, out: &mut Processed) -> Result<(), WorkerError> {
+        let member = self
+            .flows
+            .household
+            .member_by_address(msg.wa_id.as_deref(), msg.user_id.as_deref())
+            .map(|m| m.name.clone());
+        let Some(member) = member else {
+            // Never logged with the number: only that it happened.
+            self.counters.unknown_senders.fetch_add(1, Ordering::Relaxed);
+            out.unknown_senders += 1;
+            tracing::info!(policy = ?self.unknown_senders, "message from a non-member");
+            return Ok(());
+        };
+        let flows = self.flows.clone();
+        let store = self.store.clone();
+        let now = (self.clock)();
+        let wamid = msg.wamid.clone();
+        let event = Event {
+            member: member.clone(),
+            kind: EventKind::Message(msg.message),
+        };
+        // The engine is pure and fast; loading, running and committing happen on one
+        // blocking thread so the state it ran on is the state it commits against.
+        let outcome = blocking(move || {
+            let state = store.load_conversation(&member)?;
+            let data = store.load_data()?;
+            let outcome = alfred_core::handle(&flows, &state, &event, &data, now);
+            for t in &outcome.trace {
+                tracing::debug!(trace = %t, "engine");
+            }
+            let commit = EventCommit {
+                inbound_wamid: Some(wamid),
+                member,
+                state: outcome.state,
+                effects: outcome.effects,
+                now,
+            };
+            store.commit_event(&commit)
+        })
+        .await?;
+        match outcome {
+            CommitOutcome::Duplicate => {
+                self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                out.duplicates += 1;
+            }
+            CommitOutcome::Committed { outbox_ids } => {
+                self.counters.handled.fetch_add(1, Ordering::Relaxed);
+                out.handled += 1;
+                for id in outbox_ids {
+                    self.queue.push(&self.outbox_stream, id.to_string().as_bytes()).await?;
+                    out.published.push(id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<Q: Queue + Clone> Worker<Q> {
+    /// Reads one batch from the ingest consumer and processes it: each entry is acked
+    /// after its effects are committed and published; a body that is not a webhook is
+    /// dead-lettered; a retryable failure leaves the entry pending, so it is claimed
+    /// and retried later (the consumer dead-letters it after too many deliveries).
+    /// Returns the number of entries acked or dead-lettered.
+    pub async fn run_once(&self, consumer: &mut Consumer<Q>) -> Result<usize, WorkerError> {
+        let mut done = 0;
+        for d in consumer.next_batch().await? {
+            let malformed_before = self.counters.malformed.load(Ordering::Relaxed);
+            match self.process(&d).await {
+                Ok(_) if self.counters.malformed.load(Ordering::Relaxed) > malformed_before => {
+                    consumer.dead_letter(&d, "not a WhatsApp webhook body").await?;
+                    done += 1;
+                }
+                Ok(_) => {
+                    consumer.ack(&d.id).await?;
+                    done += 1;
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(entry = %d.id, error = %e, "ingest entry will be retried");
+                }
+                Err(e) => {
+                    tracing::error!(entry = %d.id, error = %e, "ingest entry failed permanently");
+                    consumer.dead_letter(&d, &format!("permanent failure: {e}")).await?;
+                    done += 1;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Runs until `shutdown` completes. An entry being processed when shutdown comes is
+    /// finished first (its batch completes), so nothing is left half-committed.
+    pub async fn run(&self, mut consumer: Consumer<Q>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                r = self.run_once(&mut consumer) => {
+                    if let Err(e) = r {
+                        // Queue or database down: back off briefly instead of spinning.
+                        tracing::warn!(error = %e, "worker loop error");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, WorkerError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(WorkerError::Join(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use alfred_core::check::{SourceFile, load};
+    use chrono::TimeZone as _;
+
+    use super::*;
+    use crate::queue::sql::{SqlQueue, SqlQueueConfig};
+    use crate::queue::{AnyQueue, EntryId};
+
+    fn flows() -> Arc<FlowSet> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("flows");
+        let read = |name: &str| SourceFile {
+            path: name.to_owned(),
+            text: std::fs::read_to_string(dir.join(name)).expect("shipped flow"),
+        };
+        let household = read("household.yaml");
+        let files: Vec<SourceFile> = ["groceries.yaml", "help.yaml", "fallback.yaml", "chores.yaml"]
+            .map(read)
+            .into();
+        Arc::new(load(Some(&household), &files).flows.expect("shipped flows check"))
+    }
+
+    struct Fixture {
+        worker: Worker<AnyQueue>,
+        _dir: tempdir::TempDir,
+    }
+
+    mod tempdir {
+        //! A throwaway directory for a SQLite file, removed on drop.
+        pub struct TempDir(pub std::path::PathBuf);
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn fixture() -> Fixture {
+        let dir = std::env::temp_dir().join(format!("alfred-worker-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = Store::open(dir.join("alfred.db").to_str().expect("utf-8 path")).expect("sqlite");
+        store.migrate().expect("migrations");
+        let queue = AnyQueue::from(SqlQueue::new(store.clone(), SqlQueueConfig::default()));
+        let worker = Worker {
+            store,
+            queue,
+            flows: flows(),
+            outbox_stream: "test-outbox".to_owned(),
+            unknown_senders: UnknownSenderPolicy::Ignore,
+            clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()),
+            counters: Arc::default(),
+        };
+        Fixture {
+            worker,
+            _dir: tempdir::TempDir(dir),
+        }
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0);
+        h.finish()
+    }
+
+    /// A webhook body like Meta's text example, from a member's number.
+    fn text_body(from: &str, wamid: &str, text: &str) -> Vec<u8> {
+        serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": "15550783881", "phone_number_id": "106540352242922" },
+                "contacts": [{ "profile": { "name": "x" }, "wa_id": from }],
+                "messages": [{ "from": from, "id": wamid, "timestamp": "1767600000", "type": "text", "text": { "body": text } }]
+            } }] }]
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn delivery(payload: Vec<u8>) -> Delivery {
+        Delivery {
+            id: EntryId::new("1"),
+            payload,
+            deliveries: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn add_bananas_stores_the_item_and_queues_the_reply() {
+        let f = fixture();
+        let out = f
+            .worker
+            .process(&delivery(text_body("31612345001", "wamid.A", "add bananas")))
+            .await
+            .unwrap();
+        assert_eq!(out.handled, 1);
+        assert_eq!(out.published.len(), 1);
+        let data = f.worker.store.load_data().unwrap();
+        let names: Vec<&str> = data.list("shopping").iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["bananas"]);
+        let row = f
+            .worker
+            .store
+            .outbox_row(out.published[0])
+            .unwrap()
+            .expect("outbox row");
+        assert_eq!(row.member, "Anna");
+        assert_eq!(row.out_message().unwrap().body(), "Added bananas. The list has 1 item.");
+        assert!(row.published_at.is_some());
+        // The outbox stream got the row's id.
+        let got = f
+            .worker
+            .queue
+            .read("test-outbox", "sender", "t", 10, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].payload, out.published[0].to_string().into_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_delivery_is_handled_once() {
+        let f = fixture();
+        let body = text_body("31612345001", "wamid.B", "add milk");
+        let first = f.worker.process(&delivery(body.clone())).await.unwrap();
+        let second = f.worker.process(&delivery(body)).await.unwrap();
+        assert_eq!((first.handled, first.duplicates), (1, 0));
+        assert_eq!((second.handled, second.duplicates), (0, 1));
+        assert!(second.published.is_empty());
+        assert_eq!(f.worker.store.load_data().unwrap().list("shopping")[0].qty, 1);
+    }
+
+    #[tokio::test]
+    async fn unknown_senders_get_nothing_and_change_nothing() {
+        let f = fixture();
+        let out = f
+            .worker
+            .process(&delivery(text_body("15550000000", "wamid.C", "list")))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            Processed {
+                unknown_senders: 1,
+                ..Processed::default()
+            }
+        );
+        assert!(f.worker.store.unpublished_outbox(Utc::now(), 10).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_conversation_continues_across_deliveries_and_statuses_update_the_outbox() {
+        let f = fixture();
+        f.worker
+            .process(&delivery(text_body("31612345002", "wamid.D1", "add tea")))
+            .await
+            .unwrap();
+        let ask = f
+            .worker
+            .process(&delivery(text_body("31612345002", "wamid.D2", "clear")))
+            .await
+            .unwrap();
+        assert_eq!(ask.published.len(), 1);
+        let yes = f
+            .worker
+            .process(&delivery(text_body("31612345002", "wamid.D3", "yes, clear it")))
+            .await
+            .unwrap();
+        let row = f.worker.store.outbox_row(yes.published[0]).unwrap().unwrap();
+        assert_eq!(row.out_message().unwrap().body(), "Cleared the shopping list (1 item).");
+        assert!(f.worker.store.load_data().unwrap().list("shopping").is_empty());
+
+        // The sender records the wamid Meta returned; a status webhook then updates it.
+        assert!(f.worker.store.mark_sent(row.id, "wamid.OUT1", Utc::now()).unwrap());
+        let status = serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "changes": [{ "field": "messages", "value": { "statuses": [
+                { "id": "wamid.OUT1", "status": "read", "timestamp": "1767600100", "recipient_id": "31612345002" }
+            ] } }] }]
+        });
+        let out = f
+            .worker
+            .process(&delivery(status.to_string().into_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(out.statuses, 1);
+        let row = f.worker.store.outbox_row(row.id).unwrap().unwrap();
+        assert_eq!(row.delivery.map(|d| d.as_str()), Some("read"));
+    }
+
+    #[tokio::test]
+    async fn run_once_acks_processed_entries_and_dead_letters_garbage() {
+        use crate::queue::ConsumerConfig;
+        let f = fixture();
+        let q = f.worker.queue.clone();
+        q.push("test-ingest", &text_body("31612345001", "wamid.E1", "add eggs"))
+            .await
+            .unwrap();
+        q.push("test-ingest", b"not json").await.unwrap();
+        q.push("test-ingest", &text_body("31612345001", "wamid.E2", "add flour"))
+            .await
+            .unwrap();
+        let mut cfg = ConsumerConfig::new("test-ingest", "worker", "w1");
+        cfg.block = Duration::ZERO;
+        let mut consumer = Consumer::new(q.clone(), cfg);
+        assert_eq!(f.worker.run_once(&mut consumer).await.unwrap(), 3);
+        let names: Vec<String> = f
+            .worker
+            .store
+            .load_data()
+            .unwrap()
+            .list("shopping")
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        assert_eq!(names, ["eggs", "flour"]);
+        // Nothing left to deliver: all three were acked or dead-lettered.
+        assert_eq!(f.worker.run_once(&mut consumer).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_a_webhook_is_counted_not_fatal() {
+        let f = fixture();
+        let out = f.worker.process(&delivery(b"{\"hello\":1}".to_vec())).await.unwrap();
+        assert_eq!(out, Processed::default());
+        assert_eq!(f.worker.counters.malformed.load(Ordering::Relaxed), 1);
+    }
+}
