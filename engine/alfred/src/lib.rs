@@ -5,6 +5,7 @@
 //! reading flow directories, the CLI commands, and (later) the service roles.
 //!
 //! - [`config`]: the environment, read and checked once at startup.
+//! - [`worker`]: the orchestrator role (ingest → engine → one transaction → outbox).
 //! - [`flowdir`]: find and read the household, flow and test files of a directory.
 //! - [`cmd_check`]: `alfred check`.
 //! - [`cmd_test`]: `alfred test`.
@@ -21,3 +22,4 @@ pub mod flowdir;
 pub mod queue;
 pub mod store;
 pub mod whatsapp;
+pub mod worker;
