@@ -41,6 +41,8 @@ enum Command {
         #[arg(long = "as")]
         member: Option<String>,
     },
+    /// Apply the database migrations (DATABASE_URL, default: the embedded SQLite file).
+    Migrate,
     /// Write the JSON Schemas of the flow, household and test files.
     Schema {
         /// Directory to write into.
@@ -87,6 +89,20 @@ fn run() -> anyhow::Result<i32> {
                 &mut stdout,
                 prompt,
             )?)
+        }
+        Command::Migrate => {
+            // Only the database is needed here, so only DATABASE_URL is read (not the
+            // whole service configuration with its secrets).
+            let _ = dotenvy::dotenv();
+            let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://data/alfred.db".to_owned());
+            let store = alfred::store::Store::open(&url).context("opening the database")?;
+            let applied = store.migrate().context("migrating")?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            } else {
+                println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
+            }
+            Ok(0)
         }
         Command::Schema { dir } => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
