@@ -9,6 +9,7 @@
 //! - `schema_drift`: the committed JSON Schemas match the model types.
 //! - `core_is_pure`: `alfred-core` depends on no I/O crate.
 //! - `cli`: the real `alfred` binary (`check`, `test`, `shell`).
+//! - `service`: the running service in process: signed webhook in, reply at a fake Graph API.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -26,3 +27,5 @@ mod defects;
 mod hostile_yaml;
 #[path = "integration/schema_drift.rs"]
 mod schema_drift;
+#[path = "integration/service.rs"]
+mod service;

@@ -5,6 +5,8 @@
 //! reading flow directories, the CLI commands, and (later) the service roles.
 //!
 //! - [`config`]: the environment, read and checked once at startup.
+//! - [`serve`]: running the roles (`alfred serve` runs them all).
+//! - [`sender`]: the sender role (outbox → Graph API; retries, dead letters).
 //! - [`worker`]: the orchestrator role (ingest → engine → one transaction → outbox).
 //! - [`flowdir`]: find and read the household, flow and test files of a directory.
 //! - [`cmd_check`]: `alfred check`.
@@ -12,14 +14,22 @@
 //! - [`cmd_shell`]: `alfred shell`.
 //! - [`whatsapp`]: the WhatsApp Cloud API contract (signatures, payloads, errors).
 //! - [`store`]: the database (Postgres or SQLite): conversations, household data, outbox, timers.
+//! - [`graph`]: the WhatsApp Graph API client (send, mark read, backoff; console fallback).
+//! - [`fake_graph`]: a fake Graph API server for tests.
 //! - [`queue`]: durable queues with consumer groups (Redis Streams, or an SQL table embedded).
+//! - [`webhook`]: the webhook role: Meta's verification and signed POSTs into `alfred-ingest`.
 
 pub mod cmd_check;
 pub mod cmd_shell;
 pub mod cmd_test;
 pub mod config;
+pub mod fake_graph;
 pub mod flowdir;
+pub mod graph;
 pub mod queue;
+pub mod sender;
+pub mod serve;
 pub mod store;
+pub mod webhook;
 pub mod whatsapp;
 pub mod worker;

@@ -41,6 +41,14 @@ enum Command {
         #[arg(long = "as")]
         member: Option<String>,
     },
+    /// Run every role in one process: webhook, worker and sender (migrates first).
+    Serve,
+    /// Run only the webhook role.
+    Webhook,
+    /// Run only the worker role.
+    Worker,
+    /// Run only the sender role.
+    Sender,
     /// Apply the database migrations (DATABASE_URL, default: the embedded SQLite file).
     Migrate,
     /// Write the JSON Schemas of the flow, household and test files.
@@ -61,8 +69,82 @@ fn main() -> ExitCode {
     }
 }
 
+/// Starts the chosen roles and runs them until Ctrl-C or SIGTERM.
+fn serve(roles: alfred::serve::Roles) -> anyhow::Result<i32> {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let config = alfred::config::Config::from_process_env()?;
+    if config.insecure_dev {
+        tracing::warn!("ALFRED_INSECURE_DEV=1: webhook signatures are NOT checked; never use this in production");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let service = alfred::serve::Service::build(config).await?;
+        let listener = if roles.webhook {
+            Some(tokio::net::TcpListener::bind(listen).await?)
+        } else {
+            None
+        };
+        tracing::info!(%listen, embedded = service.config.is_embedded(), "Alfred is running");
+        service.run(listener, roles, shutdown_signal()).await?;
+        anyhow::Ok(0)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
 fn run() -> anyhow::Result<i32> {
     let cli = Cli::parse();
+    // The service roles log to stdout from many threads: never hold the stdout lock
+    // across them (that deadlocks every task that logs).
+    let roles = match cli.command {
+        Command::Serve => Some(alfred::serve::Roles::ALL),
+        Command::Webhook => Some(alfred::serve::Roles {
+            webhook: true,
+            worker: false,
+            sender: false,
+        }),
+        Command::Worker => Some(alfred::serve::Roles {
+            webhook: false,
+            worker: true,
+            sender: false,
+        }),
+        Command::Sender => Some(alfred::serve::Roles {
+            webhook: false,
+            worker: false,
+            sender: true,
+        }),
+        _ => None,
+    };
+    if let Some(roles) = roles {
+        return serve(roles);
+    }
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Check { path } => Ok(alfred::cmd_check::run(&path, &mut stdout)?),
@@ -90,6 +172,7 @@ fn run() -> anyhow::Result<i32> {
                 prompt,
             )?)
         }
+        Command::Serve | Command::Webhook | Command::Worker | Command::Sender => unreachable!("handled above"),
         Command::Migrate => {
             // Only the database is needed here, so only DATABASE_URL is read (not the
             // whole service configuration with its secrets).

@@ -1,0 +1,276 @@
+//! A fake WhatsApp Graph API server for tests, following Meta's documented contract
+//! (`../shared/reference/whatsapp-cloud-api.md` §4–5).
+//!
+//! A minimal HTTP/1.1 server over a tokio `TcpListener` on `127.0.0.1:0`: one request per
+//! connection (`Connection: close`), `Content-Length` bodies only (what reqwest sends).
+//! It records every request in order and answers like Meta would:
+//!
+//! - missing or wrong `Authorization: Bearer <token>` → 401 with error 190;
+//! - anything but `POST /vNN.N/{phone_number_id}/messages` → 400 with error 100;
+//! - `messaging_product` other than `whatsapp`, or neither `to` nor `recipient` → 400 with
+//!   error 100;
+//! - a mark-as-read body (`status: read` + `message_id`) → `{"success":true}`;
+//! - a send → the `response_send_success.json` shape with a unique `wamid.FAKE<n>` and the
+//!   request's `to` (or `recipient`) as `contacts[0].input`.
+//!
+//! Scripted failures ([`FakeGraph::fail_next`]) and a response delay
+//! ([`FakeGraph::set_delay`]) take precedence over the rules above.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// The bearer token the fake accepts unless [`start_with_token`] says otherwise.
+pub const TOKEN: &str = "fake-graph-token";
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Request path (with query, if any).
+    pub path: String,
+    /// The `Authorization` header, verbatim.
+    pub authorization: Option<String>,
+    /// The body as JSON (`Value::Null` if it was not JSON).
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<RecordedRequest>,
+    failures: VecDeque<(u16, Value)>,
+    delay: Duration,
+    next_id: u64,
+}
+
+/// A running fake Graph API; stops when dropped.
+pub struct FakeGraph {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    task: JoinHandle<()>,
+}
+
+/// Starts a fake accepting the bearer token [`TOKEN`].
+pub async fn start() -> FakeGraph {
+    start_with_token(TOKEN).await
+}
+
+/// Starts a fake accepting `token`.
+pub async fn start_with_token(token: &str) -> FakeGraph {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let state = Arc::new(Mutex::new(State::default()));
+    let token: Arc<str> = Arc::from(token);
+    let task = {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (state, token) = (Arc::clone(&state), Arc::clone(&token));
+                tokio::spawn(async move {
+                    // A client that hangs up (e.g. after its timeout) is not the fake's problem.
+                    let _ = serve(stream, &state, &token).await;
+                });
+            }
+        })
+    };
+    FakeGraph { addr, state, task }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl FakeGraph {
+    /// `http://127.0.0.1:<port>`: the base URL to give the client.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.state).requests.clone()
+    }
+
+    /// Answers the next `n` requests with `http_status` and `body` (after recording them).
+    pub fn fail_next(&self, n: usize, http_status: u16, body: Value) {
+        let mut s = lock(&self.state);
+        for _ in 0..n {
+            s.failures.push_back((http_status, body.clone()));
+        }
+    }
+
+    /// Waits this long before answering each request (to exercise client timeouts).
+    pub fn set_delay(&self, delay: Duration) {
+        lock(&self.state).delay = delay;
+    }
+}
+
+impl Drop for FakeGraph {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A Graph API error body.
+pub fn error_body(code: i64, message: &str, details: &str) -> Value {
+    json!({
+        "error": {
+            "message": message,
+            "type": "OAuthException",
+            "code": code,
+            "error_data": { "messaging_product": "whatsapp", "details": details },
+            "fbtrace_id": "FAKEtrace"
+        }
+    })
+}
+
+fn invalid_token() -> Value {
+    json!({
+        "error": {
+            "message": "Invalid OAuth access token - Cannot parse access token",
+            "type": "OAuthException",
+            "code": 190,
+            "fbtrace_id": "FAKEtrace"
+        }
+    })
+}
+
+fn invalid_param(details: &str) -> Value {
+    error_body(100, "(#100) Invalid parameter", details)
+}
+
+/// `/vNN.N/{phone_number_id}/messages`?
+fn is_messages_path(path: &str) -> bool {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(parts.as_slice(), [version, phone, "messages"]
+        if version.starts_with('v')
+            && version[1..].split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+            && !phone.is_empty()
+            && phone.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Decides the response the way Meta would (see the module docs).
+fn respond(state: &Mutex<State>, token: &str, req: &RecordedRequest) -> (u16, Value) {
+    let mut s = lock(state);
+    s.requests.push(req.clone());
+    if let Some(failure) = s.failures.pop_front() {
+        return failure;
+    }
+    if req.authorization.as_deref() != Some(format!("Bearer {token}").as_str()) {
+        return (401, invalid_token());
+    }
+    if req.method != "POST" || !is_messages_path(&req.path) {
+        return (
+            400,
+            invalid_param("Unsupported request: only POST /{version}/{phone_number_id}/messages"),
+        );
+    }
+    let body = &req.body;
+    if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+        return (400, invalid_param("messaging_product must be whatsapp"));
+    }
+    if body.get("status").is_some() {
+        return match (body["status"].as_str(), body.get("message_id").and_then(Value::as_str)) {
+            (Some("read"), Some(_)) => (200, json!({ "success": true })),
+            _ => (400, invalid_param("status must be read, with a message_id")),
+        };
+    }
+    let Some(input) = body.get("to").or_else(|| body.get("recipient")).and_then(Value::as_str) else {
+        return (400, invalid_param("The parameter to is required."));
+    };
+    s.next_id += 1;
+    let wa_id: String = input.chars().filter(char::is_ascii_digit).collect();
+    let response = json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": input, "wa_id": wa_id }],
+        "messages": [{ "id": format!("wamid.FAKE{}", s.next_id) }]
+    });
+    (200, response)
+}
+
+async fn serve(mut stream: TcpStream, state: &Mutex<State>, token: &str) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or("").split(' ');
+    let method = request_line.next().unwrap_or("").to_owned();
+    let path = request_line.next().unwrap_or("").to_owned();
+    let mut authorization = None;
+    let mut content_length = 0usize;
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.to_owned());
+            } else if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.parse().unwrap_or(0);
+            }
+        }
+    }
+    while buf.len() < header_end + content_length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let raw = &buf[header_end..buf.len().min(header_end + content_length)];
+    let body = serde_json::from_slice(raw).unwrap_or(Value::Null);
+    let req = RecordedRequest {
+        method,
+        path,
+        authorization,
+        body,
+    };
+    let (status, response) = respond(state, token, &req);
+    let delay = lock(state).delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    // A scripted failure may be a non-JSON body (a string): send it as text/html, like a
+    // proxy's error page.
+    let (content_type, payload) = match &response {
+        Value::String(s) => ("text/html", s.clone()),
+        v => ("application/json", v.to_string()),
+    };
+    let reply = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        reason_phrase(status),
+        payload.len()
+    );
+    stream.write_all(reply.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}

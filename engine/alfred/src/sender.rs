@@ -1,0 +1,403 @@
+//! The sender role: `alfred-outbox` → WhatsApp Graph API.
+//!
+//! The outbox stream carries row ids; the row in the database is the truth. A row is
+//! sent only while it is `pending` or `failed` (the store's updates are conditional on
+//! that), so a redelivered id never produces a second successful send in the store's
+//! records. One caveat no client can remove: if Meta accepts a send and the process dies
+//! before `mark_sent`, the retry sends again (Meta has no idempotency key).
+//!
+//! Failures are classified by Meta's error code (`whatsapp::errors`): retryable ones get
+//! exponential backoff with jitter and come back through the retry sweep; permanent ones
+//! are dead with the reason; 131047 (the 24-hour window is closed) is recorded
+//! distinctly; 190 (token) is a loud operator error and pauses sending instead of
+//! failing every message.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use alfred_core::flow::FlowSet;
+use chrono::{DateTime, Utc};
+
+use crate::graph::{Outbound, backoff};
+use crate::queue::{Consumer, Queue, QueueError};
+use crate::store::{OutboxStatus, Store, StoreError};
+use crate::whatsapp::errors::SendFailure;
+use crate::whatsapp::outbound::Recipient;
+
+/// Attempts before a retryable failure becomes permanent.
+pub const MAX_ATTEMPTS: i32 = 8;
+/// How long sending pauses after an authentication error (190).
+pub const AUTH_PAUSE: Duration = Duration::from_secs(300);
+
+/// Why the sender could not do its job (as opposed to a message failing to send).
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    /// The database failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The queue failed.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    /// A blocking task failed.
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+/// What happened to one outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    /// Accepted by WhatsApp, with its wamid.
+    Sent(String),
+    /// Will be retried at the given time.
+    Retry(DateTime<Utc>),
+    /// The member's 24-hour window is closed (needs a template; see the time issue).
+    WindowClosed,
+    /// Failed for good; the reason is on the row.
+    Dead,
+    /// The token is invalid: an operator must act. The row is retried later.
+    AuthFailed,
+    /// Nothing to do: already sent or dead, or no such row.
+    Skipped,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct SenderCounters {
+    /// Accepted sends.
+    pub sent: AtomicU64,
+    /// Retries scheduled.
+    pub retried: AtomicU64,
+    /// Dead letters (including window-closed).
+    pub dead: AtomicU64,
+    /// Window-closed failures.
+    pub window_closed: AtomicU64,
+    /// Authentication failures.
+    pub auth_failed: AtomicU64,
+}
+
+/// The sender's dependencies.
+pub struct Sender<Q> {
+    /// The database.
+    pub store: Store,
+    /// The queues.
+    pub queue: Q,
+    /// Where messages go (Graph API or console).
+    pub outbound: Arc<Outbound>,
+    /// The flows (for the household's member addresses).
+    pub flows: Arc<FlowSet>,
+    /// Outbox stream name (the retry sweep re-publishes to it).
+    pub outbox_stream: String,
+    /// The clock.
+    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// Counters.
+    pub counters: Arc<SenderCounters>,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, SenderError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(SenderError::Join(e.to_string())),
+    }
+}
+
+impl<Q: Queue + Clone> Sender<Q> {
+    /// Sends one outbox row.
+    pub async fn deliver(&self, id: i64) -> Result<SendResult, SenderError> {
+        let store = self.store.clone();
+        let Some(row) = blocking(move || store.outbox_row(id)).await? else {
+            return Ok(SendResult::Skipped);
+        };
+        if !matches!(row.status, OutboxStatus::Pending | OutboxStatus::Failed) {
+            return Ok(SendResult::Skipped);
+        }
+        let recipient = self
+            .flows
+            .household
+            .member(&row.member)
+            .and_then(|m| match (&m.user_id, &m.phone) {
+                // Meta: phone numbers go out as E.164; username users by their user id.
+                (_, Some(p)) => Some(Recipient::Phone(p.clone())),
+                (Some(u), None) => Some(Recipient::UserId(u.clone())),
+                (None, None) => None,
+            });
+        let Some(recipient) = recipient else {
+            return self.dead(id, None, "recipient is no longer a household member").await;
+        };
+        let message = match row.out_message() {
+            Ok(m) => m,
+            Err(e) => return self.dead(id, None, &format!("undecodable outbox message: {e}")).await,
+        };
+        let now = (self.clock)();
+        match self.outbound.send(&recipient, &message).await {
+            Ok(sent) => {
+                let store = self.store.clone();
+                let wamid = sent.wamid.clone();
+                blocking(move || store.mark_sent(id, &wamid, now)).await?;
+                self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                Ok(SendResult::Sent(sent.wamid))
+            }
+            Err(SendFailure::Retry {
+                code,
+                min_backoff,
+                reason,
+            }) => {
+                if row.attempts + 1 >= MAX_ATTEMPTS {
+                    return self
+                        .dead(
+                            id,
+                            Some(code),
+                            &format!("gave up after {MAX_ATTEMPTS} attempts: {reason}"),
+                        )
+                        .await;
+                }
+                let wait = backoff(u32::try_from(row.attempts).unwrap_or(0), min_backoff, id.unsigned_abs());
+                let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
+                let store = self.store.clone();
+                blocking(move || store.mark_retry(id, Some(code), &reason, at)).await?;
+                self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                Ok(SendResult::Retry(at))
+            }
+            Err(SendFailure::WindowClosed { reason }) => {
+                self.counters.window_closed.fetch_add(1, Ordering::Relaxed);
+                self.dead(id, Some(131_047), &format!("window closed: {reason}"))
+                    .await?;
+                Ok(SendResult::WindowClosed)
+            }
+            Err(SendFailure::Permanent { code, reason }) => self.dead(id, Some(code), &reason).await,
+            Err(SendFailure::Auth { code, reason }) => {
+                // Loud, once per failure, and no retry storm: the row waits out the pause.
+                tracing::error!(code, "WhatsApp rejected the access token; sending is paused: {reason}");
+                self.counters.auth_failed.fetch_add(1, Ordering::Relaxed);
+                let at = now + chrono::Duration::from_std(AUTH_PAUSE).unwrap_or(chrono::Duration::minutes(5));
+                let store = self.store.clone();
+                blocking(move || store.mark_retry(id, Some(code), &reason, at)).await?;
+                Ok(SendResult::AuthFailed)
+            }
+        }
+    }
+
+    async fn dead(&self, id: i64, code: Option<i64>, reason: &str) -> Result<SendResult, SenderError> {
+        tracing::warn!(outbox.id = id, code, "outbound message dead-lettered: {reason}");
+        let store = self.store.clone();
+        let reason = reason.to_owned();
+        blocking(move || store.mark_dead(id, code, &reason)).await?;
+        self.counters.dead.fetch_add(1, Ordering::Relaxed);
+        Ok(SendResult::Dead)
+    }
+
+    /// Re-publishes rows whose retry time has come, and committed rows that were never
+    /// published (a worker that died between commit and publish). Returns how many.
+    pub async fn sweep(&self, unpublished_older_than: Duration) -> Result<usize, SenderError> {
+        let now = (self.clock)();
+        let store = self.store.clone();
+        let due = blocking(move || store.retry_due(now, 100)).await?;
+        let store = self.store.clone();
+        let cutoff = now - chrono::Duration::from_std(unpublished_older_than).unwrap_or_default();
+        let stale = blocking(move || store.unpublished_outbox(cutoff, 100)).await?;
+        let ids: Vec<i64> = due.iter().chain(&stale).map(|r| r.id).collect();
+        for id in &ids {
+            self.queue.push(&self.outbox_stream, id.to_string().as_bytes()).await?;
+        }
+        if !stale.is_empty() {
+            let store = self.store.clone();
+            let stale_ids: Vec<i64> = stale.iter().map(|r| r.id).collect();
+            blocking(move || store.mark_published(&stale_ids, now)).await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Reads one batch and sends it, in order (so one member's messages go out in
+    /// order). Entries are acked once their row is recorded as sent, retried or dead.
+    /// Returns whether an authentication error asks the caller to pause.
+    pub async fn run_once(&self, consumer: &mut Consumer<Q>) -> Result<bool, SenderError> {
+        for d in consumer.next_batch().await? {
+            let Some(id) = std::str::from_utf8(&d.payload)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+            else {
+                consumer.dead_letter(&d, "outbox entry is not a row id").await?;
+                continue;
+            };
+            let result = self.deliver(id).await?;
+            consumer.ack(&d.id).await?;
+            if result == SendResult::AuthFailed {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use alfred_core::check::{SourceFile, load};
+    use alfred_core::event::{Effect, OutMessage, Outbound as EngineOutbound};
+    use chrono::TimeZone as _;
+
+    use super::*;
+    use crate::fake_graph;
+    use crate::graph::GraphClient;
+    use crate::queue::sql::{SqlQueue, SqlQueueConfig};
+    use crate::queue::{AnyQueue, ConsumerConfig};
+    use crate::store::{CommitOutcome, EventCommit};
+
+    struct Fixture {
+        sender: Sender<AnyQueue>,
+        fake: fake_graph::FakeGraph,
+        dir: PathBuf,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn flows() -> Arc<FlowSet> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("flows");
+        let household = SourceFile {
+            path: "household.yaml".into(),
+            text: std::fs::read_to_string(dir.join("household.yaml")).unwrap(),
+        };
+        Arc::new(load(Some(&household), &[]).flows.expect("household checks"))
+    }
+
+    async fn fixture() -> Fixture {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u8(1);
+        let dir = std::env::temp_dir().join(format!("alfred-sender-{}-{}", std::process::id(), h.finish()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(dir.join("a.db").to_str().unwrap()).unwrap();
+        store.migrate().unwrap();
+        let fake = fake_graph::start().await;
+        let graph = GraphClient::new(&fake.base_url(), "v25.0", "106540352242922", fake_graph::TOKEN).unwrap();
+        let sender = Sender {
+            queue: AnyQueue::from(SqlQueue::new(store.clone(), SqlQueueConfig::default())),
+            store,
+            outbound: Arc::new(Outbound::Graph(graph)),
+            flows: flows(),
+            outbox_stream: "t-outbox".into(),
+            clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()),
+            counters: Arc::default(),
+        };
+        Fixture { sender, fake, dir }
+    }
+
+    fn queue_reply(f: &Fixture, wamid: &str, to: &str, body: &str) -> i64 {
+        let commit = EventCommit {
+            inbound_wamid: Some(wamid.into()),
+            member: to.into(),
+            state: Default::default(),
+            effects: vec![Effect::Send(EngineOutbound {
+                to: to.into(),
+                message: OutMessage::Text { body: body.into() },
+            })],
+            now: Utc::now(),
+        };
+        match f.sender.store.commit_event(&commit).unwrap() {
+            CommitOutcome::Committed { outbox_ids } => outbox_ids[0],
+            CommitOutcome::Duplicate => panic!("duplicate"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reply_reaches_the_graph_api_once_in_e164() {
+        let f = fixture().await;
+        let id = queue_reply(&f, "w1", "Anna", "hello");
+        let r = f.sender.deliver(id).await.unwrap();
+        let SendResult::Sent(wamid) = r else { panic!("{r:?}") };
+        // Delivering the same id again (a redelivered queue entry) sends nothing.
+        assert_eq!(f.sender.deliver(id).await.unwrap(), SendResult::Skipped);
+        let reqs = f.fake.requests();
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].body["to"], serde_json::json!("+31612345001"));
+        assert_eq!(reqs[0].body["text"]["body"], serde_json::json!("hello"));
+        let row = f.sender.store.outbox_row(id).unwrap().unwrap();
+        assert_eq!(row.wamid.as_deref(), Some(wamid.as_str()));
+    }
+
+    #[tokio::test]
+    async fn rate_limited_then_ok_is_delivered_once() {
+        let f = fixture().await;
+        f.fake.fail_next(
+            1,
+            429,
+            fake_graph::error_body(
+                130_429,
+                "(#130429) Rate limit hit",
+                "Cloud API message throughput has been reached.",
+            ),
+        );
+        let id = queue_reply(&f, "w2", "Ben", "hi");
+        let SendResult::Retry(at) = f.sender.deliver(id).await.unwrap() else {
+            panic!("expected a retry")
+        };
+        assert!(at > (f.sender.clock)());
+        // The sweep re-publishes the row once its time has come.
+        let later = at;
+        let sweeper = Sender {
+            clock: Arc::new(move || later),
+            ..f.sender.clone_for_test()
+        };
+        assert_eq!(sweeper.sweep(Duration::from_secs(3600)).await.unwrap(), 1);
+        let mut consumer = Consumer::new(f.sender.queue.clone(), {
+            let mut c = ConsumerConfig::new("t-outbox", "sender", "s1");
+            c.block = Duration::ZERO;
+            c
+        });
+        assert!(!sweeper.run_once(&mut consumer).await.unwrap());
+        let row = f.sender.store.outbox_row(id).unwrap().unwrap();
+        assert_eq!(row.status, OutboxStatus::Sent);
+        assert_eq!(f.fake.requests().len(), 2, "one refused, one accepted");
+    }
+
+    #[tokio::test]
+    async fn window_closed_permanent_and_auth_failures_are_recorded_distinctly() {
+        let f = fixture().await;
+        f.fake.fail_next(
+            1,
+            400,
+            fake_graph::error_body(131_047, "(#131047) Re-engagement message", "more than 24 hours"),
+        );
+        let id = queue_reply(&f, "w3", "Anna", "late");
+        assert_eq!(f.sender.deliver(id).await.unwrap(), SendResult::WindowClosed);
+        let row = f.sender.store.outbox_row(id).unwrap().unwrap();
+        assert_eq!((row.status, row.error_code), (OutboxStatus::Dead, Some(131_047)));
+
+        f.fake.fail_next(
+            1,
+            400,
+            fake_graph::error_body(131_026, "(#131026) Message undeliverable", ""),
+        );
+        let id = queue_reply(&f, "w4", "Anna", "x");
+        assert_eq!(f.sender.deliver(id).await.unwrap(), SendResult::Dead);
+
+        f.fake
+            .fail_next(1, 401, fake_graph::error_body(190, "Error validating access token", ""));
+        let id = queue_reply(&f, "w5", "Anna", "y");
+        assert_eq!(f.sender.deliver(id).await.unwrap(), SendResult::AuthFailed);
+        let row = f.sender.store.outbox_row(id).unwrap().unwrap();
+        assert_eq!(row.status, OutboxStatus::Failed, "kept for after the pause, not dead");
+        assert_eq!(f.sender.counters.auth_failed.load(Ordering::Relaxed), 1);
+    }
+
+    impl Sender<AnyQueue> {
+        fn clone_for_test(&self) -> Self {
+            Sender {
+                store: self.store.clone(),
+                queue: self.queue.clone(),
+                outbound: self.outbound.clone(),
+                flows: self.flows.clone(),
+                outbox_stream: self.outbox_stream.clone(),
+                clock: self.clock.clone(),
+                counters: self.counters.clone(),
+            }
+        }
+    }
+}

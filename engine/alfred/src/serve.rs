@@ -1,0 +1,228 @@
+//! Running the roles: `alfred serve` runs all of them in one process; `alfred webhook`,
+//! `alfred worker` and `alfred sender` run one each (several processes of each may run
+//! against the same Postgres and Redis).
+//!
+//! Everything is built once from the checked [`Config`]; a flow set with errors is
+//! never loaded (the process refuses to start and prints the diagnostics).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alfred_core::flow::FlowSet;
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::flowdir::FlowDir;
+use crate::graph::{ConsoleSender, GraphClient, Outbound};
+use crate::queue::redis::{RedisQueue, RedisQueueConfig};
+use crate::queue::sql::{SqlQueue, SqlQueueConfig};
+use crate::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
+use crate::sender::{AUTH_PAUSE, Sender};
+use crate::store::Store;
+use crate::webhook::{self, WebhookState};
+use crate::worker::Worker;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The queue could not be set up.
+    #[error("queue: {0}")]
+    Queue(#[from] crate::queue::QueueError),
+    /// The flows have errors (the rendered diagnostics follow).
+    #[error("the flows in {dir} have errors; the service does not start with them:\n{report}")]
+    Flows {
+        /// Flows directory.
+        dir: String,
+        /// Rendered diagnostics.
+        report: String,
+    },
+    /// The flows directory could not be read.
+    #[error("flows: {0}")]
+    FlowDir(#[from] crate::flowdir::FlowDirError),
+    /// The HTTP client could not be built.
+    #[error("graph client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// Listening or serving failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Which roles a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// The webhook (HTTP).
+    pub webhook: bool,
+    /// The worker (ingest → engine → outbox).
+    pub worker: bool,
+    /// The sender (outbox → Graph API).
+    pub sender: bool,
+}
+
+impl Roles {
+    /// Every role (`alfred serve`).
+    pub const ALL: Roles = Roles {
+        webhook: true,
+        worker: true,
+        sender: true,
+    };
+}
+
+/// The shared parts of every role.
+pub struct Service {
+    /// The configuration.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// The queues.
+    pub queue: AnyQueue,
+    /// Stream names.
+    pub streams: StreamNames,
+    /// The checked flows.
+    pub flows: Arc<FlowSet>,
+    /// Where messages go.
+    pub outbound: Arc<Outbound>,
+}
+
+/// Loads and checks the flows; errors become [`ServeError::Flows`] with the report.
+pub fn load_flows(dir: &std::path::Path) -> Result<FlowSet, ServeError> {
+    let fd = FlowDir::read(dir)?;
+    let checked = fd.check();
+    checked.flows.ok_or_else(|| ServeError::Flows {
+        dir: dir.display().to_string(),
+        report: checked
+            .diagnostics
+            .iter()
+            .map(|d| d.render(fd.source(&d.file)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    })
+}
+
+impl Service {
+    /// Opens and migrates the database, sets up the queue, loads the flows and the
+    /// Graph client.
+    pub async fn build(config: Config) -> Result<Service, ServeError> {
+        let url = config.database_url.clone();
+        let store = tokio::task::spawn_blocking(move || -> Result<Store, ServeError> {
+            let store = Store::open(&url)?;
+            store.migrate()?;
+            Ok(store)
+        })
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))??;
+        let queue = match &config.redis_url {
+            Some(url) => AnyQueue::from(RedisQueue::new(RedisQueueConfig::new(url.clone()))?),
+            None => AnyQueue::from(SqlQueue::new(store.clone(), SqlQueueConfig::default())),
+        };
+        let flows = Arc::new(load_flows(&config.flows_dir)?);
+        let outbound = match (&config.whatsapp_token, &config.whatsapp_phone_id) {
+            (Some(token), Some(phone)) => {
+                Outbound::Graph(GraphClient::new(&config.api_base, &config.api_version, phone, token)?)
+            }
+            // No token: print replies, so a newcomer sees Alfred answer at once.
+            _ => Outbound::Console(ConsoleSender::new()),
+        };
+        Ok(Service {
+            config,
+            store,
+            queue,
+            streams: StreamNames::default(),
+            flows,
+            outbound: Arc::new(outbound),
+        })
+    }
+
+    /// Runs the chosen roles until `shutdown` completes. The webhook listens on
+    /// `listener` (bind it yourself; tests use `127.0.0.1:0`).
+    pub async fn run(
+        &self,
+        listener: Option<TcpListener>,
+        roles: Roles,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let stop = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        if roles.webhook
+            && let Some(listener) = listener
+        {
+            let state = Arc::new(WebhookState {
+                queue: self.queue.clone(),
+                ingest_stream: self.streams.ingest.clone(),
+                app_secret: self.config.meta_app_secret.clone().map(String::into_bytes),
+                verify_token: self.config.verify_token.clone(),
+                store: Some(self.store.clone()),
+            });
+            let token = stop.clone();
+            tasks.spawn(async move {
+                if let Err(e) = webhook::run(listener, state, async move { token.cancelled().await }).await {
+                    tracing::error!(error = %e, "webhook stopped");
+                }
+            });
+        }
+        let clock: Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync> = Arc::new(Utc::now);
+        if roles.worker {
+            let worker = Worker {
+                store: self.store.clone(),
+                queue: self.queue.clone(),
+                flows: self.flows.clone(),
+                outbox_stream: self.streams.outbox.clone(),
+                unknown_senders: self.config.unknown_senders,
+                clock: clock.clone(),
+                counters: Arc::default(),
+            };
+            let mut cfg = ConsumerConfig::new(self.streams.ingest.clone(), WORKER_GROUP, self.config.instance.clone());
+            cfg.block = Duration::from_secs(1);
+            let consumer = Consumer::new(self.queue.clone(), cfg);
+            let token = stop.clone();
+            tasks.spawn(async move { worker.run(consumer, async move { token.cancelled().await }).await });
+        }
+        if roles.sender {
+            let sender = Sender {
+                store: self.store.clone(),
+                queue: self.queue.clone(),
+                outbound: self.outbound.clone(),
+                flows: self.flows.clone(),
+                outbox_stream: self.streams.outbox.clone(),
+                clock,
+                counters: Arc::default(),
+            };
+            let mut cfg = ConsumerConfig::new(self.streams.outbox.clone(), SENDER_GROUP, self.config.instance.clone());
+            cfg.block = Duration::from_secs(1);
+            let mut consumer = Consumer::new(self.queue.clone(), cfg);
+            let token = stop.clone();
+            tasks.spawn(async move {
+                let mut sweep = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tokio::select! {
+                        () = token.cancelled() => return,
+                        _ = sweep.tick() => {
+                            if let Err(e) = sender.sweep(Duration::from_secs(30)).await {
+                                tracing::warn!(error = %e, "outbox sweep failed");
+                            }
+                        }
+                        r = sender.run_once(&mut consumer) => match r {
+                            Ok(true) => tokio::select! {
+                                () = token.cancelled() => return,
+                                () = tokio::time::sleep(AUTH_PAUSE) => {}
+                            },
+                            Ok(false) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "sender loop error");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                        },
+                    }
+                }
+            });
+        }
+        shutdown.await;
+        stop.cancel();
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! The service end to end, in process: a signed webhook in, the reply at a fake Graph
+//! API, the data in the database. Embedded default: SQLite file and SQL-table queue.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alfred::config::Config;
+use alfred::fake_graph;
+use alfred::serve::{Roles, Service};
+use alfred::whatsapp::signature::sign;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "test-app-secret";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn text_webhook(from: &str, wamid: &str, text: &str) -> Vec<u8> {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": "106540352242922" },
+            "contacts": [{ "profile": { "name": "Anna" }, "wa_id": from }],
+            "messages": [{ "from": from, "id": wamid, "timestamp": "1767600000", "type": "text", "text": { "body": text } }]
+        } }] }]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_bananas_is_stored_and_the_reply_reaches_whatsapp_once() {
+    let dir = std::env::temp_dir().join(format!("alfred-svc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = fake_graph::start().await;
+    let db = dir.join("alfred.db");
+    let vars: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", db.to_string_lossy().into_owned()),
+        ("META_APP_SECRET", SECRET.into()),
+        ("VERIFY_TOKEN", "vt".into()),
+        ("WHATSAPP_TOKEN", fake_graph::TOKEN.into()),
+        ("WHATSAPP_PHONE_ID", "106540352242922".into()),
+        ("WHATSAPP_API_BASE", fake.base_url()),
+        ("ALFRED_FLOWS", repo().join("flows").to_string_lossy().into_owned()),
+    ];
+    let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let service = Arc::new(Service::build(config).await.expect("service starts"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = service.clone();
+    let running = tokio::spawn(async move {
+        svc.run(Some(listener), Roles::ALL, async move {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+
+    let (status, body) = http(
+        addr,
+        "GET",
+        "/webhook?hub.mode=subscribe&hub.verify_token=vt&hub.challenge=1158201444",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "1158201444"));
+
+    let body = text_webhook("31612345001", "wamid.E2E1", "add bananas");
+    let (status, _) = http(addr, "POST", "/webhook", &[], &body).await;
+    assert_eq!(status, 401, "unsigned");
+    let mut tampered = body.clone();
+    tampered[40] ^= 1;
+    let sig = sign(SECRET.as_bytes(), &body);
+    let (status, _) = http(addr, "POST", "/webhook", &[("X-Hub-Signature-256", &sig)], &tampered).await;
+    assert_eq!(status, 403, "tampered");
+    let (status, _) = http(addr, "POST", "/webhook", &[("X-Hub-Signature-256", &sig)], &body).await;
+    assert_eq!(status, 200);
+    // Meta redelivers: the same message again must not be handled twice.
+    let (status, _) = http(addr, "POST", "/webhook", &[("X-Hub-Signature-256", &sig)], &body).await;
+    assert_eq!(status, 200);
+
+    // Wait (bounded) until the reply reached the fake Graph API.
+    let mut sends = Vec::new();
+    for _ in 0..200 {
+        sends = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.body.get("text").is_some())
+            .collect();
+        if !sends.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sends.len(), 1, "exactly one reply: {sends:?}");
+    assert_eq!(sends[0].body["to"], serde_json::json!("+31612345001"));
+    assert_eq!(
+        sends[0].body["text"]["body"],
+        serde_json::json!("Added bananas. The list has 1 item.")
+    );
+    let data = service.store.load_data().unwrap();
+    assert_eq!(
+        data.list("shopping")
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>(),
+        ["bananas"]
+    );
+
+    // The duplicate has been processed by now too (FIFO); still one reply, one item.
+    let ingest_left = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if service.store.load_data().unwrap().list("shopping")[0].qty == 1 && fake.requests().len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(ingest_left.is_ok());
+
+    let _ = stop_tx.send(());
+    running.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
