@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: the environment, read and checked once at startup.
 //! - [`serve`]: running the roles (`alfred serve` runs them all).
+//! - [`role`]: what the roles share (error type, blocking store calls).
 //! - [`sender`]: the sender role (outbox → Graph API; retries, dead letters).
 //! - [`worker`]: the orchestrator role (ingest → engine → one transaction → outbox).
 //! - [`flowdir`]: find and read the household, flow and test files of a directory.
@@ -27,6 +28,7 @@ pub mod fake_graph;
 pub mod flowdir;
 pub mod graph;
 pub mod queue;
+pub mod role;
 pub mod sender;
 pub mod serve;
 pub mod store;

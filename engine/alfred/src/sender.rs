@@ -20,8 +20,9 @@ use alfred_core::flow::FlowSet;
 use chrono::{DateTime, Utc};
 
 use crate::graph::{Outbound, backoff};
-use crate::queue::{Consumer, Queue, QueueError};
-use crate::store::{OutboxStatus, Store, StoreError};
+use crate::queue::{Consumer, Queue};
+use crate::role::blocking;
+use crate::store::{OutboxStatus, Store};
 use crate::whatsapp::errors::SendFailure;
 use crate::whatsapp::outbound::Recipient;
 
@@ -30,19 +31,8 @@ pub const MAX_ATTEMPTS: i32 = 8;
 /// How long sending pauses after an authentication error (190).
 pub const AUTH_PAUSE: Duration = Duration::from_secs(300);
 
-/// Why the sender could not do its job (as opposed to a message failing to send).
-#[derive(Debug, thiserror::Error)]
-pub enum SenderError {
-    /// The database failed.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// The queue failed.
-    #[error("queue: {0}")]
-    Queue(#[from] QueueError),
-    /// A blocking task failed.
-    #[error("background task failed: {0}")]
-    Join(String),
-}
+/// The role's error type (shared with the other roles).
+pub use crate::role::RoleError as SenderError;
 
 /// What happened to one outbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,15 +82,6 @@ pub struct Sender<Q> {
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// Counters.
     pub counters: Arc<SenderCounters>,
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, SenderError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => Ok(r?),
-        Err(e) => Err(SenderError::Join(e.to_string())),
-    }
 }
 
 impl<Q: Queue + Clone> Sender<Q> {

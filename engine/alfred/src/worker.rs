@@ -22,34 +22,13 @@ use chrono::{DateTime, Utc};
 
 use crate::config::UnknownSenderPolicy;
 use crate::queue::Consumer;
-use crate::queue::{Delivery, Queue, QueueError};
-use crate::store::{CommitOutcome, EventCommit, Store, StoreError};
+use crate::queue::{Delivery, Queue};
+use crate::role::blocking;
+use crate::store::{CommitOutcome, EventCommit, Store};
 use crate::whatsapp::inbound::{self, Inbound, WebhookBatch};
 
-/// Why an ingest entry could not be processed.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    /// The database failed; retrying may help.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// The queue failed; retrying may help.
-    #[error("queue: {0}")]
-    Queue(#[from] QueueError),
-    /// A blocking task panicked or was cancelled.
-    #[error("background task failed: {0}")]
-    Join(String),
-}
-
-impl WorkerError {
-    /// Whether the entry should be left for redelivery (true) or dead-lettered.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            WorkerError::Store(e) => e.is_retryable(),
-            WorkerError::Queue(e) => e.is_retryable(),
-            WorkerError::Join(_) => true,
-        }
-    }
-}
+/// The role's error type (shared with the other roles).
+pub use crate::role::RoleError as WorkerError;
 
 /// What one ingest entry amounted to (for logs, metrics and tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -248,15 +227,6 @@ impl<Q: Queue + Clone> Worker<Q> {
                 }
             }
         }
-    }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, WorkerError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => Ok(r?),
-        Err(e) => Err(WorkerError::Join(e.to_string())),
     }
 }
 
