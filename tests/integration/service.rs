@@ -1,5 +1,7 @@
 //! The service end to end, in process: a signed webhook in, the reply at a fake Graph
-//! API, the data in the database. Embedded default: SQLite file and SQL-table queue.
+//! API, the data in the database. The same scenario runs on the embedded default
+//! (SQLite file, SQL-table queue) and on scale-out (a fresh PostgreSQL database, Redis
+//! Streams with their own stream names).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,14 +62,70 @@ fn text_webhook(from: &str, wamid: &str, text: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+fn unique() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{:x}", h.finish())
+}
+
+fn pg_base() -> String {
+    std::env::var("ALFRED_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn pg_admin(sql: &str) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut admin = diesel::PgConnection::establish(&format!("{}/postgres", pg_base()))
+        .unwrap_or_else(|e| panic!("PostgreSQL is required for the scale-out test and is not reachable: {e}"));
+    admin
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn add_bananas_is_stored_and_the_reply_reaches_whatsapp_once() {
-    let dir = std::env::temp_dir().join(format!("alfred-svc-{}", std::process::id()));
+async fn embedded_add_bananas_is_stored_and_the_reply_reaches_whatsapp_once() {
+    let dir = std::env::temp_dir().join(format!("alfred-svc-{}", unique()));
     std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("alfred.db").to_string_lossy().into_owned();
+    add_bananas_scenario(db, None, None).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_out_add_bananas_is_stored_and_the_reply_reaches_whatsapp_once() {
+    let name = format!("alfred_e2e_{}", unique());
+    pg_admin(&format!("CREATE DATABASE \"{name}\""));
+    let redis = std::env::var("ALFRED_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("test-{name}");
+    add_bananas_scenario(
+        format!("{}/{name}", pg_base()),
+        Some(redis.clone()),
+        Some(prefix.clone()),
+    )
+    .await;
+    pg_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    // Remove this test's streams.
+    if let Ok(client) = redis::Client::open(redis.as_str())
+        && let Ok(mut c) = client.get_connection()
+    {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query(&mut c)
+            .unwrap_or_default();
+        for k in keys {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(k).query(&mut c);
+        }
+    }
+}
+
+async fn add_bananas_scenario(database_url: String, redis_url: Option<String>, prefix: Option<String>) {
     let fake = fake_graph::start().await;
-    let db = dir.join("alfred.db");
-    let vars: Vec<(&str, String)> = vec![
-        ("DATABASE_URL", db.to_string_lossy().into_owned()),
+    let mut vars: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", database_url),
         ("META_APP_SECRET", SECRET.into()),
         ("VERIFY_TOKEN", "vt".into()),
         ("WHATSAPP_TOKEN", fake_graph::TOKEN.into()),
@@ -75,8 +133,15 @@ async fn add_bananas_is_stored_and_the_reply_reaches_whatsapp_once() {
         ("WHATSAPP_API_BASE", fake.base_url()),
         ("ALFRED_FLOWS", repo().join("flows").to_string_lossy().into_owned()),
     ];
+    if let Some(r) = redis_url {
+        vars.push(("REDIS_URL", r));
+    }
     let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-    let service = Arc::new(Service::build(config).await.expect("service starts"));
+    let mut service = Service::build(config).await.expect("service starts");
+    if let Some(p) = prefix {
+        service.streams = alfred::queue::StreamNames::with_prefix(&p);
+    }
+    let service = Arc::new(service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -154,5 +219,4 @@ async fn add_bananas_is_stored_and_the_reply_reaches_whatsapp_once() {
 
     let _ = stop_tx.send(());
     running.await.unwrap().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
