@@ -270,6 +270,14 @@ async fn add_bananas_scenario(database_url: String, redis_url: Option<String>, p
         ],
         "one reply per handled message: none for the duplicate, none for the stranger"
     );
+    // Handled messages are marked read (once each).
+    let reads: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.body.get("status").and_then(|s| s.as_str()) == Some("read"))
+        .filter_map(|r| r.body.get("message_id").and_then(|m| m.as_str()).map(str::to_owned))
+        .collect();
+    assert_eq!(reads, ["wamid.E2E1", "wamid.E2E3", "wamid.E2E4", "wamid.E2E5"]);
 
     let _ = stop_tx.send(());
     running.await.unwrap().unwrap();

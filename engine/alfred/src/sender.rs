@@ -195,6 +195,15 @@ impl<Q: Queue + Clone> Sender<Q> {
     /// Returns whether an authentication error asks the caller to pause.
     pub async fn run_once(&self, consumer: &mut Consumer<Q>) -> Result<bool, SenderError> {
         for d in consumer.next_batch().await? {
+            if let Some(wamid) = d.payload.strip_prefix(crate::worker::READ_PREFIX.as_bytes()) {
+                // A read receipt is a courtesy: a failure is logged, never retried.
+                let wamid = String::from_utf8_lossy(wamid).into_owned();
+                if let Err(e) = self.outbound.mark_read(&wamid, false).await {
+                    tracing::debug!(error = ?e, "mark as read failed");
+                }
+                consumer.ack(&d.id).await?;
+                continue;
+            }
             let Some(id) = std::str::from_utf8(&d.payload)
                 .ok()
                 .and_then(|s| s.trim().parse::<i64>().ok())

@@ -30,6 +30,10 @@ use crate::whatsapp::inbound::{self, Inbound, WebhookBatch};
 /// The role's error type (shared with the other roles).
 pub use crate::role::RoleError as WorkerError;
 
+/// Outbox-stream entries that start with this mark an inbound message as read (the
+/// rest of the entry is its wamid); all other entries are outbox row ids.
+pub const READ_PREFIX: &str = "read:";
+
 /// What one ingest entry amounted to (for logs, metrics and tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Processed {
@@ -138,6 +142,7 @@ impl<Q: Queue> Worker<Q> {
         let store = self.store.clone();
         let now = (self.clock)();
         let wamid = msg.wamid.clone();
+        let wamid_for_read = msg.wamid.clone();
         let event = Event {
             member: member.clone(),
             kind: EventKind::Message(msg.message),
@@ -169,6 +174,9 @@ impl<Q: Queue> Worker<Q> {
             CommitOutcome::Committed { outbox_ids } => {
                 self.counters.handled.fetch_add(1, Ordering::Relaxed);
                 out.handled += 1;
+                // Blue ticks first, then the replies: the sender marks the message read.
+                let read = format!("{READ_PREFIX}{wamid_for_read}");
+                self.queue.push(&self.outbox_stream, read.as_bytes()).await?;
                 for id in outbox_ids {
                     self.queue.push(&self.outbox_stream, id.to_string().as_bytes()).await?;
                     out.published.push(id);
@@ -343,15 +351,18 @@ mod tests {
         assert_eq!(row.member, "Anna");
         assert_eq!(row.out_message().unwrap().body(), "Added bananas. The list has 1 item.");
         assert!(row.published_at.is_some());
-        // The outbox stream got the row's id.
+        // The outbox stream got a read receipt for the message, then the row's id.
         let got = f
             .worker
             .queue
             .read("test-outbox", "sender", "t", 10, Duration::ZERO)
             .await
             .unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].payload, out.published[0].to_string().into_bytes());
+        let payloads: Vec<Vec<u8>> = got.into_iter().map(|d| d.payload).collect();
+        assert_eq!(
+            payloads,
+            [b"read:wamid.A".to_vec(), out.published[0].to_string().into_bytes()]
+        );
     }
 
     #[tokio::test]
