@@ -29,6 +29,7 @@ pub mod flowdir;
 pub mod graph;
 pub mod queue;
 pub mod role;
+pub mod run;
 pub mod sender;
 pub mod serve;
 pub mod store;

@@ -24,15 +24,14 @@ use crate::config::UnknownSenderPolicy;
 use crate::queue::Consumer;
 use crate::queue::{Delivery, Queue};
 use crate::role::blocking;
-use crate::store::{CommitOutcome, EventCommit, Store};
+use crate::run::{publish, run_event};
+use crate::store::{CommitOutcome, Store};
 use crate::whatsapp::inbound::{self, Inbound, WebhookBatch};
 
 /// The role's error type (shared with the other roles).
 pub use crate::role::RoleError as WorkerError;
 
-/// Outbox-stream entries that start with this mark an inbound message as read (the
-/// rest of the entry is its wamid); all other entries are outbox row ids.
-pub const READ_PREFIX: &str = "read:";
+pub use crate::run::READ_PREFIX;
 
 /// What one ingest entry amounted to (for logs, metrics and tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -142,31 +141,12 @@ impl<Q: Queue> Worker<Q> {
         let store = self.store.clone();
         let now = (self.clock)();
         let wamid = msg.wamid.clone();
-        let wamid_for_read = msg.wamid.clone();
         let event = Event {
-            member: member.clone(),
+            member,
             kind: EventKind::Message(msg.message),
         };
-        // The engine is pure and fast; loading, running and committing happen on one
-        // blocking thread so the state it ran on is the state it commits against.
-        let outcome = blocking(move || {
-            let state = store.load_conversation(&member)?;
-            let data = store.load_data()?;
-            let outcome = alfred_core::handle(&flows, &state, &event, &data, now);
-            for t in &outcome.trace {
-                tracing::debug!(trace = %t, "engine");
-            }
-            let commit = EventCommit {
-                inbound_wamid: Some(wamid),
-                member,
-                state: outcome.state,
-                effects: outcome.effects,
-                now,
-            };
-            store.commit_event(&commit)
-        })
-        .await?;
-        match outcome {
+        let run = blocking(move || run_event(&store, &flows, event, Some(msg.wamid), now)).await?;
+        match run.outcome {
             CommitOutcome::Duplicate => {
                 self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 out.duplicates += 1;
@@ -174,13 +154,8 @@ impl<Q: Queue> Worker<Q> {
             CommitOutcome::Committed { outbox_ids } => {
                 self.counters.handled.fetch_add(1, Ordering::Relaxed);
                 out.handled += 1;
-                // Blue ticks first, then the replies: the sender marks the message read.
-                let read = format!("{READ_PREFIX}{wamid_for_read}");
-                self.queue.push(&self.outbox_stream, read.as_bytes()).await?;
-                for id in outbox_ids {
-                    self.queue.push(&self.outbox_stream, id.to_string().as_bytes()).await?;
-                    out.published.push(id);
-                }
+                publish(&self.queue, &self.outbox_stream, Some(&wamid), &outbox_ids).await?;
+                out.published.extend(outbox_ids);
             }
         }
         Ok(())

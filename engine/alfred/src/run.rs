@@ -1,0 +1,78 @@
+//! Running one event through the pure engine and committing what it produced: the one
+//! path every event takes, whether it is an inbound message (the worker) or a schedule
+//! slot or a fired timer (the scheduler). Keeping it in one place is what makes "the same
+//! transaction and the same outbox" true for all of them.
+
+use alfred_core::event::{Event, Trace};
+use alfred_core::flow::FlowSet;
+use chrono::{DateTime, Utc};
+
+use crate::queue::{Queue, QueueError};
+use crate::store::{CommitOutcome, EventCommit, Store, StoreError};
+
+/// Outbox-stream entries that start with this mark an inbound message as read (the
+/// rest of the entry is its wamid); all other entries are outbox row ids.
+pub const READ_PREFIX: &str = "read:";
+
+/// What [`run_event`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRun {
+    /// Whether it was committed (and which outbox rows to publish) or a duplicate.
+    pub outcome: CommitOutcome,
+    /// The engine's trace (empty for a duplicate, which never reaches the engine's result).
+    pub trace: Vec<Trace>,
+}
+
+/// Loads the member's conversation and the household data, runs the engine and commits
+/// every effect in one transaction (see [`Store::commit_event`]). Blocking: call it on
+/// the blocking pool. `inbound_wamid` makes a redelivered message a no-op.
+pub fn run_event(
+    store: &Store,
+    flows: &FlowSet,
+    event: Event,
+    inbound_wamid: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<EventRun, StoreError> {
+    let state = store.load_conversation(&event.member)?;
+    let data = store.load_data()?;
+    let outcome = alfred_core::handle(flows, &state, &event, &data, now);
+    for t in &outcome.trace {
+        tracing::debug!(trace = %t, "engine");
+    }
+    let commit = EventCommit {
+        inbound_wamid,
+        member: event.member,
+        state: outcome.state,
+        effects: outcome.effects,
+        now,
+    };
+    let committed = store.commit_event(&commit)?;
+    let trace = match committed {
+        CommitOutcome::Duplicate => Vec::new(),
+        CommitOutcome::Committed { .. } => outcome.trace,
+    };
+    Ok(EventRun {
+        outcome: committed,
+        trace,
+    })
+}
+
+/// Publishes a committed event's work to the outbox stream: first the read receipt for
+/// the inbound message (blue ticks before the replies), then the new outbox row ids in
+/// order. A crash before this finishes is repaired by the sender's re-publish sweep.
+pub async fn publish<Q: Queue>(
+    queue: &Q,
+    outbox_stream: &str,
+    read_wamid: Option<&str>,
+    outbox_ids: &[i64],
+) -> Result<(), QueueError> {
+    if let Some(wamid) = read_wamid {
+        queue
+            .push(outbox_stream, format!("{READ_PREFIX}{wamid}").as_bytes())
+            .await?;
+    }
+    for id in outbox_ids {
+        queue.push(outbox_stream, id.to_string().as_bytes()).await?;
+    }
+    Ok(())
+}
