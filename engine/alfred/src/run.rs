@@ -8,7 +8,7 @@ use alfred_core::flow::FlowSet;
 use chrono::{DateTime, Utc};
 
 use crate::queue::{Queue, QueueError};
-use crate::store::{CommitOutcome, EventCommit, Store, StoreError};
+use crate::store::{CommitOutcome, EventCommit, OrderCheck, Store, StoreError};
 
 /// Outbox-stream entries that start with this mark an inbound message as read (the
 /// rest of the entry is its wamid); all other entries are outbox row ids.
@@ -23,6 +23,10 @@ pub struct EventRun {
     pub trace: Vec<Trace>,
 }
 
+/// How often an event is rerun after losing an optimistic-concurrency race before the
+/// worker gives up for now (the entry stays pending and is retried later).
+const MAX_CONFLICTS: usize = 32;
+
 /// Loads the member's conversation and the household data, runs the engine and commits
 /// every effect in one transaction (see [`Store::commit_event`]). Blocking: call it on
 /// the blocking pool. `inbound_wamid` makes a redelivered message a no-op.
@@ -33,28 +37,59 @@ pub fn run_event(
     inbound_wamid: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<EventRun, StoreError> {
-    let state = store.load_conversation(&event.member)?;
-    let data = store.load_data()?;
-    let outcome = alfred_core::handle(flows, &state, &event, &data, now);
-    for t in &outcome.trace {
-        tracing::debug!(trace = %t, "engine");
+    run_event_ordered(store, flows, &event, inbound_wamid, None, now)
+}
+
+/// [`run_event`] for an inbound message with its place in the sender's arrival order:
+/// the outcome may be [`CommitOutcome::Held`] (see [`crate::order`]).
+///
+/// **Several workers, no lost updates.** Nothing is locked while the engine runs. The
+/// commit is a compare-and-swap on the conversation's version and, if the event changes
+/// lists or records, on the household data version; if either moved, nothing is
+/// written and the event is rerun on fresh state (the engine is pure and fast, so a
+/// rerun is cheap and gives exactly the result a serial execution would have).
+pub fn run_event_ordered(
+    store: &Store,
+    flows: &FlowSet,
+    event: &Event,
+    inbound_wamid: Option<String>,
+    order: Option<OrderCheck>,
+    now: DateTime<Utc>,
+) -> Result<EventRun, StoreError> {
+    for _ in 0..MAX_CONFLICTS {
+        let (state, state_check) = store.load_conversation_versioned(&event.member)?;
+        let (data, data_version) = store.load_data_versioned()?;
+        let outcome = alfred_core::handle(flows, &state, event, &data, now);
+        let commit = EventCommit {
+            inbound_wamid: inbound_wamid.clone(),
+            member: event.member.clone(),
+            state: outcome.state,
+            effects: outcome.effects,
+            now,
+            order: order.clone(),
+            state_check,
+            data_version: Some(data_version),
+        };
+        let committed = store.commit_event(&commit)?;
+        if committed == CommitOutcome::Conflict {
+            tracing::debug!("optimistic-concurrency conflict; rerunning the event");
+            continue;
+        }
+        for t in &outcome.trace {
+            tracing::debug!(trace = %t, "engine");
+        }
+        let trace = match committed {
+            CommitOutcome::Committed { .. } => outcome.trace,
+            _ => Vec::new(),
+        };
+        return Ok(EventRun {
+            outcome: committed,
+            trace,
+        });
     }
-    let commit = EventCommit {
-        inbound_wamid,
-        member: event.member,
-        state: outcome.state,
-        effects: outcome.effects,
-        now,
-    };
-    let committed = store.commit_event(&commit)?;
-    let trace = match committed {
-        CommitOutcome::Duplicate => Vec::new(),
-        CommitOutcome::Committed { .. } => outcome.trace,
-    };
-    Ok(EventRun {
-        outcome: committed,
-        trace,
-    })
+    Err(StoreError::Contention(format!(
+        "{MAX_CONFLICTS} conflicting commits in a row for one event"
+    )))
 }
 
 /// Publishes a committed event's work to the outbox stream: first the read receipt for

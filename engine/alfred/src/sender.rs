@@ -289,10 +289,11 @@ mod tests {
                 message: OutMessage::Text { body: body.into() },
             })],
             now: Utc::now(),
+            ..Default::default()
         };
         match f.sender.store.commit_event(&commit).unwrap() {
             CommitOutcome::Committed { outbox_ids } => outbox_ids[0],
-            CommitOutcome::Duplicate => panic!("duplicate"),
+            other => panic!("not committed: {other:?}"),
         }
     }
 

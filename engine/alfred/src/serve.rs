@@ -174,6 +174,7 @@ impl Service {
                 unknown_senders: self.config.unknown_senders,
                 clock: clock.clone(),
                 counters: Arc::default(),
+                hold_back: crate::order::HOLD_BACK,
             };
             let mut cfg = ConsumerConfig::new(self.streams.ingest.clone(), WORKER_GROUP, self.config.instance.clone());
             cfg.block = Duration::from_secs(1);

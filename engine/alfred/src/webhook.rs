@@ -38,6 +38,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::order;
 use crate::queue::{AnyQueue, Queue};
 use crate::store::Store;
 use crate::whatsapp::{inbound, signature};
@@ -248,17 +249,22 @@ async fn receive(req: Request<Incoming>, state: &WebhookState, body_timeout: Dur
         }
     }
 
-    if let Err(e) = inbound::parse(&body) {
-        // The error names what is wrong (serde's position, a missing key), never the content.
-        let kind = match e {
-            inbound::InboundError::NotJson(_) => "not JSON",
-            _ => "not a WhatsApp webhook",
-        };
-        tracing::info!(size, kind, "webhook: rejected body");
-        return text(StatusCode::BAD_REQUEST, kind);
-    }
+    let senders = match inbound::parse(&body) {
+        Ok(batch) => order::sender_counts(&batch.messages),
+        Err(e) => {
+            // The error names what is wrong (serde's position, a missing key), never the content.
+            let kind = match e {
+                inbound::InboundError::NotJson(_) => "not JSON",
+                _ => "not a WhatsApp webhook",
+            };
+            tracing::info!(size, kind, "webhook: rejected body");
+            return text(StatusCode::BAD_REQUEST, kind);
+        }
+    };
 
-    match state.queue.push(&state.ingest_stream, &body).await {
+    // Numbered per sender in the same atomic step, so that several workers can keep each
+    // member's messages in arrival order (see `crate::order`).
+    match state.queue.push_numbered(&state.ingest_stream, &body, &senders).await {
         Ok(id) => {
             tracing::debug!(size, %id, "webhook: queued");
             text(StatusCode::OK, "ok")
@@ -517,12 +523,25 @@ mod tests {
     }
 
     /// Everything currently in `stream`, read through the Queue trait.
+    /// The queued webhook bodies, each without the arrival-number header the queue put
+    /// in front (checked to be there whenever the body holds messages).
     async fn drain(queue: &AnyQueue, stream: &str) -> Vec<Vec<u8>> {
         let deliveries = queue
             .read(stream, "worker", "webhook-test", 100, Duration::ZERO)
             .await
             .expect("read back");
-        deliveries.into_iter().map(|d| d.payload).collect()
+        deliveries
+            .into_iter()
+            .map(|d| {
+                let (numbers, body) = order::split(&d.payload);
+                let batch = inbound::parse(body).expect("a webhook body");
+                let expected = order::sender_counts(&batch.messages).len();
+                if expected > 0 {
+                    assert_eq!(numbers.map(|n| n.len()), Some(expected), "one number per sender");
+                }
+                body.to_vec()
+            })
+            .collect()
     }
 
     #[tokio::test]
@@ -810,6 +829,7 @@ mod tests {
         let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
         let _: () = redis::cmd("DEL")
             .arg(&stream)
+            .arg(format!("{{{stream}}}:seq"))
             .query_async(&mut conn)
             .await
             .expect("DEL");

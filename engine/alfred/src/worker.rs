@@ -9,23 +9,25 @@
 //! is handled once in effect. Status webhooks update the outbound message they refer
 //! to and never start a flow.
 //!
-//! Ordering: one worker processes its entries one at a time, so one member's messages
-//! are handled in the order Meta delivered them. Several workers in parallel need a
-//! per-member lock (not built yet; see the issue notes).
+//! Several workers may run at once: one member's messages are still handled in arrival
+//! order (a per-sender sequence number with a bounded hold-back, see [`crate::order`]),
+//! and no update is lost (optimistic concurrency, see [`crate::run::run_event_ordered`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use alfred_core::event::{Event, EventKind};
 use alfred_core::flow::FlowSet;
 use chrono::{DateTime, Utc};
 
 use crate::config::UnknownSenderPolicy;
+use crate::order;
 use crate::queue::Consumer;
 use crate::queue::{Delivery, Queue};
 use crate::role::blocking;
-use crate::run::{publish, run_event};
-use crate::store::{CommitOutcome, Store};
+use crate::run::{publish, run_event_ordered};
+use crate::store::{CommitOutcome, OrderCheck, Store};
 use crate::whatsapp::inbound::{self, Inbound, WebhookBatch};
 
 /// The role's error type (shared with the other roles).
@@ -59,6 +61,11 @@ pub struct WorkerCounters {
     pub unknown_senders: AtomicU64,
     /// Bodies that were not webhooks (dead-lettered).
     pub malformed: AtomicU64,
+    /// Messages handled before an earlier message of their sender, after waiting
+    /// [`order::HOLD_BACK`] for it.
+    pub order_gaps: AtomicU64,
+    /// Times a message found its sender's previous one unhandled and waited.
+    pub order_waits: AtomicU64,
 }
 
 /// The worker's dependencies.
@@ -77,13 +84,16 @@ pub struct Worker<Q> {
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// Counters.
     pub counters: Arc<WorkerCounters>,
+    /// How long a message waits for its sender's previous one ([`order::HOLD_BACK`]).
+    pub hold_back: Duration,
 }
 
 impl<Q: Queue> Worker<Q> {
     /// Processes one ingest entry. `Ok` means it may be acked; a body that is not a
     /// webhook is `Ok` too, with nothing handled (the caller dead-letters it).
     pub async fn process(&self, delivery: &Delivery) -> Result<Processed, WorkerError> {
-        let batch = match inbound::parse(&delivery.payload) {
+        let (lasts, body) = order::split(&delivery.payload);
+        let batch = match inbound::parse(body) {
             Ok(b) => b,
             Err(e) => {
                 self.counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -91,17 +101,29 @@ impl<Q: Queue> Worker<Q> {
                 return Ok(Processed::default());
             }
         };
-        self.process_batch(batch).await
+        self.process_numbered(batch, lasts.as_deref()).await
     }
 
-    /// Processes a parsed webhook batch.
+    /// Processes a parsed webhook batch without arrival numbers (no ordering check).
     pub async fn process_batch(&self, batch: WebhookBatch) -> Result<Processed, WorkerError> {
+        self.process_numbered(batch, None).await
+    }
+
+    /// Processes a parsed webhook batch whose senders' messages were numbered `lasts`
+    /// by the queue (see [`crate::order`]).
+    async fn process_numbered(&self, batch: WebhookBatch, lasts: Option<&[i64]>) -> Result<Processed, WorkerError> {
         let mut out = Processed::default();
         for skipped in &batch.skipped {
             tracing::warn!(reason = %skipped, "webhook part skipped");
         }
-        for msg in batch.messages {
-            self.handle_message(msg, &mut out).await?;
+        let numbers = order::assign(&batch.messages, lasts);
+        for (msg, number) in batch.messages.into_iter().zip(numbers) {
+            let check = number.map(|(sender, seq)| OrderCheck {
+                sender,
+                seq,
+                force: false,
+            });
+            self.handle_message(msg, check, &mut out).await?;
         }
         for st in batch.statuses {
             let store = self.store.clone();
@@ -124,7 +146,12 @@ impl<Q: Queue> Worker<Q> {
         Ok(out)
     }
 
-    async fn handle_message(&self, msg: Inbound, out: &mut Processed) -> Result<(), WorkerError> {
+    async fn handle_message(
+        &self,
+        msg: Inbound,
+        mut check: Option<OrderCheck>,
+        out: &mut Processed,
+    ) -> Result<(), WorkerError> {
         let member = self
             .flows
             .household
@@ -135,27 +162,59 @@ impl<Q: Queue> Worker<Q> {
             self.counters.unknown_senders.fetch_add(1, Ordering::Relaxed);
             out.unknown_senders += 1;
             tracing::info!(policy = ?self.unknown_senders, "message from a non-member");
+            if let Some(mut check) = check {
+                // Its number is used up, or the sender's next message would wait for it.
+                check.force = true;
+                let (store, now) = (self.store.clone(), (self.clock)());
+                blocking(move || store.advance_order(&check, now)).await?;
+            }
             return Ok(());
         };
-        let flows = self.flows.clone();
-        let store = self.store.clone();
         let now = (self.clock)();
         let wamid = msg.wamid.clone();
-        let event = Event {
+        let event = Arc::new(Event {
             member,
             kind: EventKind::Message(msg.message),
-        };
-        let run = blocking(move || run_event(&store, &flows, event, Some(msg.wamid), now)).await?;
-        match run.outcome {
-            CommitOutcome::Duplicate => {
-                self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                out.duplicates += 1;
+        });
+        let deadline = tokio::time::Instant::now() + self.hold_back;
+        let mut pause = Duration::from_millis(5);
+        let run = loop {
+            let (store, flows, event, wamid, check2) = (
+                self.store.clone(),
+                self.flows.clone(),
+                event.clone(),
+                wamid.clone(),
+                check.clone(),
+            );
+            let run = blocking(move || run_event_ordered(&store, &flows, &event, Some(wamid), check2, now)).await?;
+            if run.outcome != CommitOutcome::Held {
+                break run;
             }
+            // An earlier message of this sender is still being handled (or retried)
+            // elsewhere: wait for it, but not forever.
+            self.counters.order_waits.fetch_add(1, Ordering::Relaxed);
+            if tokio::time::Instant::now() >= deadline {
+                self.counters.order_gaps.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("gave up waiting for an earlier message of the same sender");
+                if let Some(c) = check.as_mut() {
+                    c.force = true;
+                }
+            } else {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+        };
+        match run.outcome {
             CommitOutcome::Committed { outbox_ids } => {
                 self.counters.handled.fetch_add(1, Ordering::Relaxed);
                 out.handled += 1;
                 publish(&self.queue, &self.outbox_stream, Some(&wamid), &outbox_ids).await?;
                 out.published.extend(outbox_ids);
+            }
+            // Held and Conflict never come back from the loop above / run_event_ordered.
+            CommitOutcome::Duplicate | CommitOutcome::Held | CommitOutcome::Conflict => {
+                self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                out.duplicates += 1;
             }
         }
         Ok(())
@@ -267,6 +326,7 @@ mod tests {
             unknown_senders: UnknownSenderPolicy::Ignore,
             clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()),
             counters: Arc::default(),
+            hold_back: order::HOLD_BACK,
         };
         Fixture {
             worker,
@@ -338,6 +398,70 @@ mod tests {
             payloads,
             [b"read:wamid.A".to_vec(), out.published[0].to_string().into_bytes()]
         );
+    }
+
+    /// Pushes `body` numbered like the webhook does and reads it back as a delivery.
+    async fn numbered(worker: &Worker<AnyQueue>, body: Vec<u8>) -> Delivery {
+        let batch = inbound::parse(&body).unwrap();
+        let senders = order::sender_counts(&batch.messages);
+        worker
+            .queue
+            .push_numbered("test-ingest", &body, &senders)
+            .await
+            .unwrap();
+        let mut got = worker
+            .queue
+            .read("test-ingest", "worker", "t", 1, Duration::ZERO)
+            .await
+            .unwrap();
+        got.pop().expect("the pushed entry")
+    }
+
+    #[tokio::test]
+    async fn a_message_overtaking_its_predecessor_waits_for_it() {
+        let mut f = fixture();
+        // Long enough that only the predecessor's commit can release the wait.
+        f.worker.hold_back = Duration::from_secs(600);
+        let worker = Arc::new(f.worker);
+        let first = numbered(&worker, text_body("31612345001", "wamid.1", "add milk")).await;
+        let second = numbered(&worker, text_body("31612345001", "wamid.2", "list")).await;
+        // A second worker picked up "list" first: it must wait for "add milk".
+        let overtaker = tokio::spawn({
+            let worker = worker.clone();
+            async move { worker.process(&second).await.unwrap() }
+        });
+        // Only once it has found its predecessor missing and started waiting.
+        while worker.counters.order_waits.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let out1 = worker.process(&first).await.unwrap();
+        let out2 = overtaker.await.unwrap();
+        assert_eq!((out1.handled, out2.handled), (1, 1));
+        assert!(out1.published[0] < out2.published[0], "replies in arrival order");
+        let list_reply = worker.store.outbox_row(out2.published[0]).unwrap().expect("row");
+        assert!(
+            list_reply.out_message().unwrap().body().contains("milk"),
+            "\"list\" ran after \"add milk\": {}",
+            list_reply.out_message().unwrap().body()
+        );
+        assert_eq!(worker.counters.order_gaps.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_predecessor_that_never_comes_delays_by_the_hold_back_only() {
+        let f = fixture();
+        let _lost = numbered(&f.worker, text_body("31612345001", "wamid.lost", "add tea")).await;
+        let next = numbered(&f.worker, text_body("31612345001", "wamid.next", "add milk")).await;
+        let started = tokio::time::Instant::now();
+        let out = f.worker.process(&next).await.unwrap();
+        assert_eq!(out.handled, 1, "handled after the wait rather than stalled");
+        assert!(started.elapsed() >= order::HOLD_BACK, "waited the (virtual) hold-back");
+        assert_eq!(f.worker.counters.order_gaps.load(Ordering::Relaxed), 1);
+        // The sender's following message does not wait again.
+        let after = numbered(&f.worker, text_body("31612345001", "wamid.after", "add eggs")).await;
+        let before = f.worker.counters.order_gaps.load(Ordering::Relaxed);
+        f.worker.process(&after).await.unwrap();
+        assert_eq!(f.worker.counters.order_gaps.load(Ordering::Relaxed), before);
     }
 
     #[tokio::test]

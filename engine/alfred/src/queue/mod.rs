@@ -163,6 +163,17 @@ pub trait Queue: Send + Sync {
     /// as the backend is configured to be) and will be delivered to every group.
     fn push(&self, stream: &str, payload: &[u8]) -> impl Future<Output = QueueResult<EntryId>> + Send;
 
+    /// Appends a webhook body to `stream` and, in the same atomic step, hands out the
+    /// next arrival numbers of each of its `senders` (`(sender key, message count)`, see
+    /// [`crate::order`]). The entry is [`crate::order::header`]`(last numbers)` followed
+    /// by `payload`. Durable on `Ok`, like [`Queue::push`].
+    fn push_numbered(
+        &self,
+        stream: &str,
+        payload: &[u8],
+        senders: &[(String, u32)],
+    ) -> impl Future<Output = QueueResult<EntryId>> + Send;
+
     /// Up to `count` entries for `consumer` of `group`, waiting up to `block` for new ones
     /// (`Duration::ZERO`: don't wait). An empty vector means nothing arrived in time.
     ///
@@ -248,6 +259,13 @@ impl Queue for AnyQueue {
         match self {
             AnyQueue::Redis(q) => q.push(stream, payload).await,
             AnyQueue::Sql(q) => q.push(stream, payload).await,
+        }
+    }
+
+    async fn push_numbered(&self, stream: &str, payload: &[u8], senders: &[(String, u32)]) -> QueueResult<EntryId> {
+        match self {
+            AnyQueue::Redis(q) => q.push_numbered(stream, payload, senders).await,
+            AnyQueue::Sql(q) => q.push_numbered(stream, payload, senders).await,
         }
     }
 

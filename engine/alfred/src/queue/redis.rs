@@ -476,6 +476,23 @@ impl Queue for RedisQueue {
         Ok(EntryId::new(id))
     }
 
+    async fn push_numbered(&self, stream: &str, payload: &[u8], senders: &[(String, u32)]) -> QueueResult<EntryId> {
+        if senders.is_empty() {
+            return self.push(stream, payload).await;
+        }
+        let mut invocation = NUMBERED_PUSH.key(stream);
+        invocation
+            .key(seq_key(stream))
+            .arg(payload)
+            .arg(self.inner.config.max_len);
+        for (sender, count) in senders {
+            invocation.arg(sender).arg(*count);
+        }
+        let mut conn = self.inner.manager.clone();
+        let id: String = invocation.invoke_async(&mut conn).await.map_err(|e| self.classify(e))?;
+        Ok(EntryId::new(id))
+    }
+
     async fn read(
         &self,
         stream: &str,
@@ -569,6 +586,30 @@ impl RawEntry {
 
 /// Locks a std mutex, recovering from poisoning: the guarded maps hold caches whose worst
 /// stale state is one extra `XGROUP CREATE` or replay step, never a reason to crash a role.
+/// Numbers each sender's messages and appends the entry in one atomic step: a crash or
+/// a lost connection can never leave numbers handed out for an entry that was not
+/// appended (which would make the sender's next message wait for a ghost).
+/// KEYS: stream, counters hash. ARGV: payload, MAXLEN, then sender/count pairs.
+static NUMBERED_PUSH: std::sync::LazyLock<::redis::Script> = std::sync::LazyLock::new(|| {
+    ::redis::Script::new(
+        r"
+local lasts = {}
+for i = 3, #ARGV, 2 do
+  lasts[#lasts + 1] = redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+local entry = 'alfred-seq:' .. table.concat(lasts, ',') .. '\n' .. ARGV[1]
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'payload', entry)
+",
+    )
+});
+
+/// The hash of per-sender counters of `stream`. The `{stream}` hash tag puts it in the
+/// stream's slot on Redis Cluster (a key without braces hashes as a whole), as a script
+/// touching both keys requires.
+fn seq_key(stream: &str) -> String {
+    format!("{{{stream}}}:seq")
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

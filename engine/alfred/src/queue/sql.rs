@@ -166,6 +166,41 @@ impl SqlQueue {
     }
 }
 
+/// Appends one ready job.
+fn insert_job(conn: &mut AnyConnection, stream: &str, payload: &str) -> Result<i64, StoreError> {
+    let now = to_db(Utc::now());
+    Ok(diesel::insert_into(queue_jobs::table)
+        .values((
+            queue_jobs::queue.eq(stream),
+            queue_jobs::payload.eq(payload),
+            queue_jobs::attempts.eq(0),
+            queue_jobs::run_at.eq(now),
+            queue_jobs::status.eq("ready"),
+            queue_jobs::created_at.eq(now),
+        ))
+        .returning(queue_jobs::id)
+        .get_result::<i64>(conn)?)
+}
+
+/// Hands out `count` more numbers for `sender` on `stream`; returns the last one.
+fn next_numbers(conn: &mut AnyConnection, stream: &str, sender: &str, count: i64) -> Result<i64, StoreError> {
+    use crate::store::schema::queue_seq;
+    use diesel::upsert::excluded;
+    Ok(crate::store::conn::per_backend!(conn, |c| diesel::insert_into(
+        queue_seq::table
+    )
+    .values((
+        queue_seq::queue.eq(stream),
+        queue_seq::sender.eq(sender),
+        queue_seq::last_seq.eq(count),
+    ))
+    .on_conflict((queue_seq::queue, queue_seq::sender))
+    .do_update()
+    .set(queue_seq::last_seq.eq(queue_seq::last_seq + excluded(queue_seq::last_seq)))
+    .returning(queue_seq::last_seq)
+    .get_result::<i64>(c))?)
+}
+
 impl Queue for SqlQueue {
     async fn push(&self, stream: &str, payload: &[u8]) -> QueueResult<EntryId> {
         let text = String::from_utf8(payload.to_vec()).map_err(|e| QueueError::Backend {
@@ -176,21 +211,41 @@ impl Queue for SqlQueue {
         let id = self
             .blocking(move |store, _| {
                 let mut conn = store.conn()?;
-                let now = to_db(Utc::now());
-                Ok(diesel::insert_into(queue_jobs::table)
-                    .values((
-                        queue_jobs::queue.eq(&stream),
-                        queue_jobs::payload.eq(&text),
-                        queue_jobs::attempts.eq(0),
-                        queue_jobs::run_at.eq(now),
-                        queue_jobs::status.eq("ready"),
-                        queue_jobs::created_at.eq(now),
-                    ))
-                    .returning(queue_jobs::id)
-                    .get_result::<i64>(&mut *conn)?)
+                insert_job(&mut conn, &stream, &text)
             })
             .await?;
         // After the commit: a woken reader must be able to see the row.
+        self.inner.pushed.notify_waiters();
+        Ok(EntryId::new(id.to_string()))
+    }
+
+    async fn push_numbered(&self, stream: &str, payload: &[u8], senders: &[(String, u32)]) -> QueueResult<EntryId> {
+        if senders.is_empty() {
+            return self.push(stream, payload).await;
+        }
+        let body = std::str::from_utf8(payload)
+            .map_err(|e| QueueError::Backend {
+                backend: BACKEND,
+                source: Box::new(e),
+            })?
+            .to_owned();
+        let (stream, senders) = (stream.to_owned(), senders.to_vec());
+        let id = self
+            .blocking(move |store, _| {
+                // One transaction: numbers are never handed out for an entry that is not
+                // stored (the sender's next message would wait for it).
+                store.write(|conn| {
+                    let mut lasts = Vec::with_capacity(senders.len());
+                    for (sender, count) in &senders {
+                        lasts.push(next_numbers(conn, &stream, sender, i64::from(*count))?);
+                    }
+                    let mut text = String::from_utf8(crate::order::header(&lasts))
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                    text.push_str(&body);
+                    insert_job(conn, &stream, &text)
+                })
+            })
+            .await?;
         self.inner.pushed.notify_waiters();
         Ok(EntryId::new(id.to_string()))
     }

@@ -120,6 +120,7 @@ impl Drop for Fixture {
             self.names.outbox.clone(),
             dead_letter_stream(&self.names.ingest),
             dead_letter_stream(&self.names.outbox),
+            format!("{{{}}}:seq", self.names.ingest),
         ];
         // Synchronous on purpose: Drop cannot await, and cleanup must also run when an
         // assertion panicked. Failure to clean up is not worth a second panic.
@@ -403,10 +404,51 @@ behaviour_suite!(
     a_blocking_read_wakes_on_push,
     order_within_a_stream_is_preserved,
     concurrent_consumers_never_get_the_same_entry,
+    numbered_pushes_count_each_sender_from_one,
 );
 
 // ---------------------------------------------------------------------------------------
 // The behaviour suite (every backend)
+
+async fn numbered_pushes_count_each_sender_from_one(h: Harness) {
+    let (queue, s) = (h.queue(), h.stream());
+    let s = s.as_str();
+    let senders =
+        |list: &[(&str, u32)]| -> Vec<(String, u32)> { list.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect() };
+    queue
+        .push_numbered(s, b"{\"a\":1}", &senders(&[("ann", 2)]))
+        .await
+        .expect("push");
+    queue
+        .push_numbered(s, b"{\"b\":2}", &senders(&[("ben", 1), ("ann", 1)]))
+        .await
+        .expect("push");
+    // No senders (a status-only body): no numbers, the body as it is.
+    queue.push_numbered(s, b"{\"c\":3}", &[]).await.expect("push");
+    // Concurrent pushes for one sender never hand out a number twice.
+    let mut pushes = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (q, s) = (queue.clone(), s.to_owned());
+        pushes.spawn(async move {
+            q.push_numbered(&s, b"{}", &[("cat".to_owned(), 1)])
+                .await
+                .expect("push")
+        });
+    }
+    pushes.join_all().await;
+
+    let got = queue.read(s, WORKER_GROUP, "w1", 100, SHORT).await.expect("read");
+    let split: Vec<(Option<Vec<i64>>, &[u8])> = got.iter().map(|d| crate::order::split(&d.payload)).collect();
+    assert_eq!(split[0], (Some(vec![2]), &b"{\"a\":1}"[..]), "ann was handed 1 and 2");
+    assert_eq!(split[1], (Some(vec![1, 3]), &b"{\"b\":2}"[..]), "ben 1; ann 3");
+    assert_eq!(split[2], (None, &b"{\"c\":3}"[..]));
+    let mut cat: Vec<i64> = split[3..]
+        .iter()
+        .map(|(n, _)| n.as_ref().expect("numbered")[0])
+        .collect();
+    cat.sort_unstable();
+    assert_eq!(cat, (1..=10).collect::<Vec<i64>>());
+}
 
 async fn pushed_entry_is_read_once_and_not_redelivered_after_ack(h: Harness) {
     let (queue, s) = (h.queue(), h.stream());

@@ -1,6 +1,7 @@
 //! Writing one engine run atomically, and reading back what the engine needs.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use alfred_core::data::{DataChange, HouseholdData, ListItem, Record};
 use alfred_core::event::{ConversationState, Effect, Outbound, TimerSpec};
@@ -11,11 +12,13 @@ use diesel::result::Error as DieselError;
 use diesel::upsert::excluded;
 
 use super::conn::{AnyConnection, from_db, per_backend, to_db, write_tx};
-use super::schema::{conversations, list_items, outbox, processed_inbound, records, timers};
+use super::schema::{
+    conversations, household_version, inbound_order, list_items, outbox, processed_inbound, records, timers,
+};
 use super::{Result, Store, StoreError};
 
 /// Everything one engine run produced for one member, to be written atomically.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventCommit {
     /// The inbound message's wamid, if the event was a message. Present → it is
     /// recorded as processed, and a second commit with it is a [`CommitOutcome::Duplicate`].
@@ -29,6 +32,37 @@ pub struct EventCommit {
     pub effects: Vec<Effect>,
     /// The commit time, stamped on every row written.
     pub now: DateTime<Utc>,
+    /// The inbound message's place in its sender's arrival order, if known.
+    pub order: Option<OrderCheck>,
+    /// What the conversation must still be for this commit to apply (optimistic concurrency).
+    pub state_check: StateCheck,
+    /// The household data version the engine ran on; `None`: not checked. Either way a
+    /// commit that changes data bumps the version.
+    pub data_version: Option<i64>,
+}
+
+/// An inbound message's place in its sender's arrival order (see `crate::order`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderCheck {
+    /// Hash of the sender's WhatsApp id.
+    pub sender: String,
+    /// Its arrival number (1, 2, …) among that sender's messages.
+    pub seq: i64,
+    /// Commit even if an earlier message of the sender has not been handled (the wait
+    /// for it timed out).
+    pub force: bool,
+}
+
+/// The conversation version a commit expects to replace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StateCheck {
+    /// No check: overwrite whatever is there (tests and tools).
+    #[default]
+    Unchecked,
+    /// The member had no conversation row when it was loaded.
+    Absent,
+    /// The row had this version when it was loaded.
+    At(i64),
 }
 
 /// What [`Store::commit_event`] did.
@@ -42,11 +76,19 @@ pub enum CommitOutcome {
     },
     /// The inbound wamid had already been committed: nothing was written.
     Duplicate,
+    /// An earlier message of the same sender has not been handled yet: nothing was
+    /// written; try again shortly (or with [`OrderCheck::force`]).
+    Held,
+    /// The conversation or the household data changed since it was loaded: nothing was
+    /// written; load again and rerun the engine.
+    Conflict,
 }
 
 /// Why the commit transaction ended early. `Duplicate` rolls back without being a failure.
 enum Abort {
     Duplicate,
+    Held,
+    Conflict,
     Failed(StoreError),
 }
 
@@ -83,7 +125,11 @@ impl Store {
         let effects = prepare(&commit.effects)?;
         let now = to_db(commit.now);
         let mut conn = self.pool.get()?;
+        let changes_data = commit.effects.iter().any(|e| matches!(e, Effect::Data(_)));
         let run = write_tx(&mut conn, |conn| {
+            if let Some(order) = &commit.order {
+                check_order(conn, order, now)?;
+            }
             if let Some(wamid) = &commit.inbound_wamid {
                 let inserted = per_backend!(conn, |c| diesel::insert_into(processed_inbound::table)
                     .values((
@@ -98,19 +144,10 @@ impl Store {
                     return Err(Abort::Duplicate);
                 }
             }
-            per_backend!(conn, |c| diesel::insert_into(conversations::table)
-                .values((
-                    conversations::member.eq(&commit.member),
-                    conversations::state.eq(&state),
-                    conversations::updated_at.eq(now),
-                ))
-                .on_conflict(conversations::member)
-                .do_update()
-                .set((
-                    conversations::state.eq(excluded(conversations::state)),
-                    conversations::updated_at.eq(excluded(conversations::updated_at)),
-                ))
-                .execute(c))?;
+            write_conversation(conn, &commit.member, &state, commit.state_check, now)?;
+            if changes_data {
+                bump_data_version(conn, commit.data_version)?;
+            }
             let mut outbox_ids = Vec::new();
             for effect in &effects {
                 match effect {
@@ -129,8 +166,68 @@ impl Store {
         match run {
             Ok(outbox_ids) => Ok(CommitOutcome::Committed { outbox_ids }),
             Err(Abort::Duplicate) => Ok(CommitOutcome::Duplicate),
+            Err(Abort::Held) => Ok(CommitOutcome::Held),
+            Err(Abort::Conflict) => Ok(CommitOutcome::Conflict),
             Err(Abort::Failed(e)) => Err(e),
         }
+    }
+
+    /// Records an inbound message that runs no event (a non-member's) as handled in its
+    /// sender's arrival order, so the sender's next message does not wait for it.
+    pub fn advance_order(&self, order: &OrderCheck, now: DateTime<Utc>) -> Result<()> {
+        let forced = OrderCheck {
+            force: true,
+            ..order.clone()
+        };
+        let mut conn = self.pool.get()?;
+        let run = write_tx(&mut conn, |conn| check_order(conn, &forced, to_db(now)));
+        match run {
+            Ok(()) => Ok(()),
+            Err(Abort::Failed(e)) => Err(e),
+            // check_order only fails with Held, and never when forced.
+            Err(Abort::Duplicate | Abort::Held | Abort::Conflict) => {
+                Err(StoreError::Invalid("arrival order could not be advanced".into()))
+            }
+        }
+    }
+
+    /// The member's conversation state with the check a commit of its successor needs
+    /// ([`StateCheck::Absent`] if none is stored, with the default idle state).
+    pub fn load_conversation_versioned(&self, member: &str) -> Result<(ConversationState, StateCheck)> {
+        let mut conn = self.pool.get()?;
+        let row: Option<(String, i64)> = conversations::table
+            .filter(conversations::member.eq(member))
+            .select((conversations::state, conversations::version))
+            .first(&mut *conn)
+            .optional()?;
+        Ok(match row {
+            Some((json, version)) => (serde_json::from_str(&json)?, StateCheck::At(version)),
+            None => (ConversationState::default(), StateCheck::Absent),
+        })
+    }
+
+    /// The household data and the version it is at least as new as.
+    ///
+    /// Cached per store (clones share it): while the version in the database is the one
+    /// cached, no list or record is read. Loading happens outside any transaction, so
+    /// the data may be newer than the version read first; the label is then stale, which
+    /// only costs a reload or an optimistic-concurrency retry, never a wrong commit.
+    pub fn load_data_versioned(&self) -> Result<(Arc<HouseholdData>, i64)> {
+        let version: i64 = {
+            let mut conn = self.pool.get()?;
+            household_version::table
+                .filter(household_version::id.eq(1))
+                .select(household_version::version)
+                .first(&mut *conn)?
+        };
+        if let Some((cached, data)) = &*self.data_cache.lock().unwrap_or_else(|p| p.into_inner()) {
+            if *cached == version {
+                return Ok((data.clone(), version));
+            }
+        }
+        let data = Arc::new(self.load_data()?);
+        *self.data_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, data.clone()));
+        Ok((data, version))
     }
 
     /// The member's conversation state, or the default (idle) state if none is stored.
@@ -203,6 +300,107 @@ impl Store {
         }
         Ok(data)
     }
+}
+
+/// Holds the message back if an earlier one of its sender is not handled yet; otherwise
+/// records it as the sender's latest. A number at or below the last one is a late or
+/// redelivered message: it goes through (the wamid marker catches redeliveries).
+fn check_order(conn: &mut AnyConnection, order: &OrderCheck, now: NaiveDateTime) -> Result<(), Abort> {
+    let last: i64 = inbound_order::table
+        .filter(inbound_order::sender.eq(&order.sender))
+        .select(inbound_order::last_seq)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0);
+    if order.seq > last + 1 && !order.force {
+        return Err(Abort::Held);
+    }
+    let new_last = last.max(order.seq);
+    per_backend!(conn, |c| diesel::insert_into(inbound_order::table)
+        .values((
+            inbound_order::sender.eq(&order.sender),
+            inbound_order::last_seq.eq(new_last),
+            inbound_order::updated_at.eq(now),
+        ))
+        .on_conflict(inbound_order::sender)
+        .do_update()
+        .set((
+            inbound_order::last_seq.eq(excluded(inbound_order::last_seq)),
+            inbound_order::updated_at.eq(excluded(inbound_order::updated_at)),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Writes the conversation, as a compare-and-swap on its version unless unchecked.
+///
+/// Under Postgres' read committed, a concurrent uncommitted writer of the same row makes
+/// the `UPDATE` wait for it and then re-check the `WHERE`, so exactly one of two racing
+/// commits matches the version; the other gets `Conflict` and reruns on fresh state.
+fn write_conversation(
+    conn: &mut AnyConnection,
+    member: &str,
+    state: &str,
+    check: StateCheck,
+    now: NaiveDateTime,
+) -> Result<(), Abort> {
+    let written = match check {
+        StateCheck::At(version) => diesel::update(
+            conversations::table.filter(conversations::member.eq(member).and(conversations::version.eq(version))),
+        )
+        .set((
+            conversations::state.eq(state),
+            conversations::updated_at.eq(now),
+            conversations::version.eq(version + 1),
+        ))
+        .execute(conn)?,
+        StateCheck::Absent => per_backend!(conn, |c| diesel::insert_into(conversations::table)
+            .values((
+                conversations::member.eq(member),
+                conversations::state.eq(state),
+                conversations::updated_at.eq(now),
+                conversations::version.eq(1),
+            ))
+            .on_conflict(conversations::member)
+            .do_nothing()
+            .execute(c))?,
+        StateCheck::Unchecked => per_backend!(conn, |c| diesel::insert_into(conversations::table)
+            .values((
+                conversations::member.eq(member),
+                conversations::state.eq(state),
+                conversations::updated_at.eq(now),
+                conversations::version.eq(1),
+            ))
+            .on_conflict(conversations::member)
+            .do_update()
+            .set((
+                conversations::state.eq(excluded(conversations::state)),
+                conversations::updated_at.eq(excluded(conversations::updated_at)),
+                conversations::version.eq(conversations::version + 1),
+            ))
+            .execute(c))?,
+    };
+    if written == 0 {
+        return Err(Abort::Conflict);
+    }
+    Ok(())
+}
+
+/// Bumps the household data version; with `expected`, only if it is still that.
+fn bump_data_version(conn: &mut AnyConnection, expected: Option<i64>) -> Result<(), Abort> {
+    let row = household_version::table.filter(household_version::id.eq(1));
+    let written = match expected {
+        Some(v) => diesel::update(row.filter(household_version::version.eq(v)))
+            .set(household_version::version.eq(v + 1))
+            .execute(conn)?,
+        None => diesel::update(row)
+            .set(household_version::version.eq(household_version::version + 1))
+            .execute(conn)?,
+    };
+    if written == 0 {
+        return Err(Abort::Conflict);
+    }
+    Ok(())
 }
 
 fn prepare(effects: &[Effect]) -> Result<Vec<Prepared<'_>>> {

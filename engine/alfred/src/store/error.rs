@@ -30,6 +30,10 @@ pub enum StoreError {
     /// The SQLite file's directory could not be created.
     #[error("creating the database directory: {0}")]
     Io(#[from] std::io::Error),
+    /// An event lost its optimistic-concurrency race too many times in a row (its
+    /// conversation or the household data kept changing under it). Retryable.
+    #[error("too much contention: {0}")]
+    Contention(String),
 }
 
 impl StoreError {
@@ -41,7 +45,7 @@ impl StoreError {
     /// input, migration failures) is permanent.
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::Pool(_) => true,
+            StoreError::Pool(_) | StoreError::Contention(_) => true,
             // A connection that cannot be opened now may open later; a bad URL is
             // caught by `Store::open` as `Invalid` before we get here.
             StoreError::Connection(e) => !matches!(e, ConnectionError::InvalidConnectionUrl(_)),

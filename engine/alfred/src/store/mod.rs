@@ -35,13 +35,15 @@ mod timers;
 mod tests;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use alfred_core::data::HouseholdData;
 use diesel::RunQueryDsl;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use commit::{CommitOutcome, EventCommit};
+pub use commit::{CommitOutcome, EventCommit, OrderCheck, StateCheck};
 pub use conn::{AnyConnection, AnyManager, Backend};
 pub use error::StoreError;
 pub use outbox::{DeliveryState, OutboxRow, OutboxStatus};
@@ -72,6 +74,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: Pool<AnyManager>,
     backend: Backend,
+    /// The household data at a version (see `Store::load_data_versioned`).
+    data_cache: Arc<Mutex<Option<(i64, Arc<HouseholdData>)>>>,
 }
 
 impl Store {
@@ -118,6 +122,7 @@ impl Store {
         Ok(Store {
             pool,
             backend: target.backend,
+            data_cache: Arc::default(),
         })
     }
 

@@ -14,6 +14,8 @@ diesel::table! {
         state -> Text,
         /// Last commit that wrote it (UTC).
         updated_at -> Timestamp,
+        /// Compare-and-swap version, bumped by every commit of this conversation.
+        version -> BigInt,
     }
 }
 
@@ -160,3 +162,37 @@ diesel::allow_tables_to_appear_in_same_query!(
     timers,
     queue_jobs,
 );
+
+diesel::table! {
+    /// The household data's version: bumped by every commit that changes lists or records.
+    household_version (id) {
+        /// Always 1.
+        id -> Integer,
+        /// The version.
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The last inbound sequence number handled per sender (arrival order).
+    inbound_order (sender) {
+        /// Hash of the sender's WhatsApp id.
+        sender -> Text,
+        /// Highest sequence number handled.
+        last_seq -> BigInt,
+        /// When it was last advanced (UTC).
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The SQL queue's per-sender counters.
+    queue_seq (queue, sender) {
+        /// Stream name.
+        queue -> Text,
+        /// Hash of the sender's WhatsApp id.
+        sender -> Text,
+        /// Last number handed out.
+        last_seq -> BigInt,
+    }
+}

@@ -166,6 +166,7 @@ fn commit(wamid: Option<&str>, member: &str, effects: Vec<Effect>, now: DateTime
         state: ConversationState::default(),
         effects,
         now,
+        ..Default::default()
     }
 }
 
@@ -207,7 +208,7 @@ fn timer(id: &str, fire_at: DateTime<Utc>, step: &str) -> TimerSpec {
 fn committed(outcome: CommitOutcome) -> Vec<i64> {
     match outcome {
         CommitOutcome::Committed { outbox_ids } => outbox_ids,
-        CommitOutcome::Duplicate => panic!("expected Committed, got Duplicate"),
+        other => panic!("expected Committed, got {other:?}"),
     }
 }
 
@@ -380,10 +381,25 @@ fn migration_sets_have_the_same_versions() {
     assert_eq!(names("postgres"), names("sqlite"));
 }
 
+/// The versions of the shipped migrations (`2026-11-25-000000_init` → `20261125000000`),
+/// in order, so that adding a migration does not mean editing every count here.
+fn shipped_versions() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/migrations/postgres");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.split('_').next().unwrap().replace('-', "")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn in_memory_sqlite_keeps_its_one_database() {
     let store = Store::open(":memory:").unwrap();
-    assert_eq!(store.migrate().unwrap().len(), 1);
+    assert_eq!(store.migrate().unwrap(), shipped_versions());
     committed(
         store
             .commit_event(&commit(Some("w"), "ann", vec![put("shopping", "tea", 1)], t(9, 0)))
@@ -410,7 +426,8 @@ fn unreachable_postgres_is_a_retryable_error() {
 
 fn migrations_apply_and_are_idempotent(store: &Store) {
     let first = store.migrate().unwrap();
-    assert_eq!(first, vec!["20261125000000".to_owned()]);
+    assert_eq!(first, shipped_versions());
+    assert_eq!(first[0], "20261125000000");
     assert!(store.migrate().unwrap().is_empty(), "second run applies nothing");
     // Every table exists and is empty.
     assert_eq!(counts(store), [0; 5]);
@@ -482,7 +499,12 @@ fn concurrent_migrations_postgres() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(applied.iter().sum::<usize>(), 1, "{applied:?}");
+    assert_eq!(applied.iter().sum::<usize>(), shipped_versions().len(), "{applied:?}");
+    assert_eq!(
+        applied.iter().filter(|&&n| n > 0).count(),
+        1,
+        "one process applies all: {applied:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -941,4 +963,137 @@ on_both_backends!(write_helper_commits_or_rolls_back, |store| {
         .unwrap_err();
     assert!(!e.is_retryable(), "{e}");
     assert_eq!(counts(store)[1], 1);
+});
+
+// ---------------------------------------------------------------------------------------
+// Several workers: optimistic concurrency and arrival order
+
+on_both_backends!(a_stale_conversation_commit_is_a_conflict_and_writes_nothing, |store| {
+    let (_, absent) = store.load_conversation_versioned("ann").unwrap();
+    assert_eq!(absent, StateCheck::Absent);
+    // Two workers loaded "no conversation"; the first commit wins, the second conflicts.
+    let first = EventCommit {
+        state_check: absent,
+        ..commit(Some("w1"), "ann", vec![send("ann", "one")], t(9, 0))
+    };
+    committed(store.commit_event(&first).unwrap());
+    let before = counts(store);
+    let second = EventCommit {
+        state_check: absent,
+        ..commit(Some("w2"), "ann", vec![send("ann", "two")], t(9, 0))
+    };
+    assert_eq!(store.commit_event(&second).unwrap(), CommitOutcome::Conflict);
+    assert_eq!(
+        counts(store),
+        before,
+        "a conflict writes nothing, not even the wamid marker"
+    );
+
+    // Reloading gives the current version; a commit against it succeeds and bumps it.
+    let (_, at) = store.load_conversation_versioned("ann").unwrap();
+    assert_eq!(at, StateCheck::At(1));
+    let retry = EventCommit {
+        state_check: at,
+        ..commit(Some("w2"), "ann", vec![send("ann", "two")], t(9, 0))
+    };
+    committed(store.commit_event(&retry).unwrap());
+    assert_eq!(store.load_conversation_versioned("ann").unwrap().1, StateCheck::At(2));
+    // The old version no longer matches.
+    assert_eq!(
+        store
+            .commit_event(&EventCommit {
+                state_check: at,
+                ..commit(Some("w3"), "ann", vec![], t(9, 0))
+            })
+            .unwrap(),
+        CommitOutcome::Conflict
+    );
+});
+
+on_both_backends!(a_commit_on_stale_household_data_is_a_conflict, |store| {
+    let (data, v0) = store.load_data_versioned().unwrap();
+    assert!(data.list("shopping").is_empty());
+    // Ann's worker and Ben's worker both read version v0; Ann's commit changes the list.
+    let ann = EventCommit {
+        data_version: Some(v0),
+        ..commit(Some("a1"), "ann", vec![put("shopping", "milk", 1)], t(9, 0))
+    };
+    committed(store.commit_event(&ann).unwrap());
+    let ben = EventCommit {
+        data_version: Some(v0),
+        ..commit(Some("b1"), "ben", vec![put("shopping", "eggs", 1)], t(9, 0))
+    };
+    assert_eq!(store.commit_event(&ben).unwrap(), CommitOutcome::Conflict);
+    // A commit that changes no data does not care about the data version.
+    let read_only = EventCommit {
+        data_version: Some(v0),
+        ..commit(Some("b2"), "ben", vec![send("ben", "1 item")], t(9, 0))
+    };
+    committed(store.commit_event(&read_only).unwrap());
+
+    // The cache noticed the new version: Ben's rerun sees milk and keeps it.
+    let (data, v1) = store.load_data_versioned().unwrap();
+    assert_eq!(v1, v0 + 1);
+    assert_eq!(data.list("shopping").len(), 1);
+    let ben = EventCommit {
+        data_version: Some(v1),
+        ..commit(Some("b1"), "ben", vec![put("shopping", "eggs", 1)], t(9, 0))
+    };
+    committed(store.commit_event(&ben).unwrap());
+    let keys: Vec<String> = store
+        .load_data_versioned()
+        .unwrap()
+        .0
+        .list("shopping")
+        .iter()
+        .map(|i| i.key.clone())
+        .collect();
+    assert_eq!(keys, ["milk", "eggs"]);
+});
+
+on_both_backends!(arrival_order_holds_back_a_message_until_its_predecessor, |store| {
+    let order = |seq, force| OrderCheck {
+        sender: "s1".into(),
+        seq,
+        force,
+    };
+    let numbered = |wamid: &str, seq, force| EventCommit {
+        order: Some(order(seq, force)),
+        ..commit(Some(wamid), "ann", vec![send("ann", wamid)], t(9, 0))
+    };
+    // Message 2 arrives at a worker before message 1 is handled: held, nothing written.
+    let before = counts(store);
+    assert_eq!(
+        store.commit_event(&numbered("m2", 2, false)).unwrap(),
+        CommitOutcome::Held
+    );
+    assert_eq!(counts(store), before);
+    committed(store.commit_event(&numbered("m1", 1, false)).unwrap());
+    committed(store.commit_event(&numbered("m2", 2, false)).unwrap());
+    // A redelivery of 1 is not held (it is at or below the last) and dedupes as usual.
+    assert_eq!(
+        store.commit_event(&numbered("m1", 1, false)).unwrap(),
+        CommitOutcome::Duplicate
+    );
+    // 3 never comes (dead-lettered): 4 is held until forced, then the order moves on.
+    assert_eq!(
+        store.commit_event(&numbered("m4", 4, false)).unwrap(),
+        CommitOutcome::Held
+    );
+    committed(store.commit_event(&numbered("m4", 4, true)).unwrap());
+    committed(store.commit_event(&numbered("m5", 5, false)).unwrap());
+    // A late 3 still goes through rather than being lost.
+    committed(store.commit_event(&numbered("m3", 3, false)).unwrap());
+    // Other senders are independent; a non-member's number is used up without an event.
+    let other = OrderCheck {
+        sender: "s2".into(),
+        seq: 1,
+        force: false,
+    };
+    store.advance_order(&other, t(9, 0)).unwrap();
+    let next = EventCommit {
+        order: Some(OrderCheck { seq: 2, ..other }),
+        ..commit(Some("o2"), "bob", vec![], t(9, 0))
+    };
+    committed(store.commit_event(&next).unwrap());
 });

@@ -1,0 +1,4 @@
+DROP TABLE queue_seq;
+DROP TABLE inbound_order;
+DROP TABLE household_version;
+ALTER TABLE conversations DROP COLUMN version;
