@@ -220,10 +220,10 @@ impl Store {
                 .select(household_version::version)
                 .first(&mut *conn)?
         };
-        if let Some((cached, data)) = &*self.data_cache.lock().unwrap_or_else(|p| p.into_inner()) {
-            if *cached == version {
-                return Ok((data.clone(), version));
-            }
+        if let Some((cached, data)) = &*self.data_cache.lock().unwrap_or_else(|p| p.into_inner())
+            && *cached == version
+        {
+            return Ok((data.clone(), version));
         }
         let data = Arc::new(self.load_data()?);
         *self.data_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, data.clone()));

@@ -67,6 +67,9 @@ pub type PooledConn = PooledConnection<AnyManager>;
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The household data as of a version.
+type CachedData = (i64, Arc<HouseholdData>);
+
 /// A handle to the database: clone it freely (clones share one pool).
 ///
 /// Every method blocks the calling thread; call it from `spawn_blocking`.
@@ -75,7 +78,7 @@ pub struct Store {
     pool: Pool<AnyManager>,
     backend: Backend,
     /// The household data at a version (see `Store::load_data_versioned`).
-    data_cache: Arc<Mutex<Option<(i64, Arc<HouseholdData>)>>>,
+    data_cache: Arc<Mutex<Option<CachedData>>>,
 }
 
 impl Store {
