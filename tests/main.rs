@@ -10,6 +10,8 @@
 //! - `core_is_pure`: `alfred-core` depends on no I/O crate.
 //! - `cli`: the real `alfred` binary (`check`, `test`, `shell`).
 //! - `service`: the running service in process: signed webhook in, reply at a fake Graph API.
+//! - `pipeline`: the service's failure paths on both backends: statuses, a 429 then a
+//!   send, a worker killed between commit and ack, several workers on one list.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -25,6 +27,8 @@ mod core_is_pure;
 mod defects;
 #[path = "integration/hostile_yaml.rs"]
 mod hostile_yaml;
+#[path = "integration/pipeline.rs"]
+mod pipeline;
 #[path = "integration/schema_drift.rs"]
 mod schema_drift;
 #[path = "integration/service.rs"]

@@ -13,13 +13,13 @@ use alfred::serve::{Roles, Service};
 use alfred::whatsapp::signature::sign;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SECRET: &str = "test-app-secret";
+pub(crate) const SECRET: &str = "test-app-secret";
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-async fn http(
+pub(crate) async fn http(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,
@@ -48,7 +48,7 @@ async fn http(
     (status, body)
 }
 
-fn text_webhook(from: &str, wamid: &str, text: &str) -> Vec<u8> {
+pub(crate) fn text_webhook(from: &str, wamid: &str, text: &str) -> Vec<u8> {
     serde_json::json!({
         "object": "whatsapp_business_account",
         "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
@@ -90,14 +90,14 @@ fn unique() -> String {
     format!("{:x}", h.finish())
 }
 
-fn pg_base() -> String {
+pub(crate) fn pg_base() -> String {
     std::env::var("ALFRED_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
         .trim_end_matches('/')
         .to_owned()
 }
 
-fn pg_admin(sql: &str) {
+pub(crate) fn pg_admin(sql: &str) {
     use diesel::Connection;
     use diesel::connection::SimpleConnection;
     let mut admin = diesel::PgConnection::establish(&format!("{}/postgres", pg_base()))

@@ -42,10 +42,35 @@ pub struct RecordedRequest {
     pub body: Value,
 }
 
+/// One request and what the fake answered.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The request.
+    pub request: RecordedRequest,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// The JSON body answered.
+    pub response: Value,
+}
+
+impl Exchange {
+    /// The wamid the fake handed out, for an accepted message send.
+    pub fn wamid(&self) -> Option<&str> {
+        self.response.get("messages")?.get(0)?.get("id")?.as_str()
+    }
+
+    /// Whether this was an accepted message send (not a read receipt, not a failure).
+    pub fn is_accepted_send(&self) -> bool {
+        self.status == 200 && self.wamid().is_some()
+    }
+}
+
 #[derive(Default)]
 struct State {
     requests: Vec<RecordedRequest>,
+    exchanges: Vec<Exchange>,
     failures: VecDeque<(u16, Value)>,
+    send_failures: VecDeque<(u16, Value)>,
     delay: Duration,
     next_id: u64,
 }
@@ -106,6 +131,19 @@ impl FakeGraph {
         }
     }
 
+    /// Answers the next `n` *message sends* (not read receipts) with this error.
+    pub fn fail_next_sends(&self, n: usize, http_status: u16, body: Value) {
+        let mut s = lock(&self.state);
+        for _ in 0..n {
+            s.send_failures.push_back((http_status, body.clone()));
+        }
+    }
+
+    /// Every request with the answer it got, in order.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        lock(&self.state).exchanges.clone()
+    }
+
     /// Waits this long before answering each request (to exercise client timeouts).
     pub fn set_delay(&self, delay: Duration) {
         lock(&self.state).delay = delay;
@@ -156,11 +194,27 @@ fn is_messages_path(path: &str) -> bool {
             && phone.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// Decides the response the way Meta would (see the module docs).
+/// Decides the response (see [`decide`]) and records the exchange.
 fn respond(state: &Mutex<State>, token: &str, req: &RecordedRequest) -> (u16, Value) {
+    let (status, response) = decide(state, token, req);
+    lock(state).exchanges.push(Exchange {
+        request: req.clone(),
+        status,
+        response: response.clone(),
+    });
+    (status, response)
+}
+
+/// Decides the response the way Meta would (see the module docs).
+fn decide(state: &Mutex<State>, token: &str, req: &RecordedRequest) -> (u16, Value) {
     let mut s = lock(state);
     s.requests.push(req.clone());
     if let Some(failure) = s.failures.pop_front() {
+        return failure;
+    }
+    if req.body.get("status").is_none()
+        && let Some(failure) = s.send_failures.pop_front()
+    {
         return failure;
     }
     if req.authorization.as_deref() != Some(format!("Bearer {token}").as_str()) {
