@@ -44,7 +44,13 @@ impl Backend {
 
     /// A service on this backend, sending to `fake`, not running yet.
     async fn build(&self, fake: &FakeGraph) -> Service {
-        let mut vars: Vec<(&str, String)> = vec![
+        self.build_with(fake, &[]).await
+    }
+
+    /// [`Backend::build`] with more environment variables.
+    async fn build_with(&self, fake: &FakeGraph, extra: &[(&'static str, &str)]) -> Service {
+        let mut vars: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        vars.extend([
             ("META_APP_SECRET", SECRET.into()),
             ("VERIFY_TOKEN", "vt".into()),
             ("WHATSAPP_TOKEN", fake_graph::TOKEN.into()),
@@ -52,7 +58,7 @@ impl Backend {
             ("WHATSAPP_API_BASE", fake.base_url()),
             ("ALFRED_FLOWS", repo().join("flows").to_string_lossy().into_owned()),
             ("INSTANCE", "pipeline-test".into()),
-        ];
+        ]);
         match self {
             Backend::Embedded { dir } => vars.push(("DATABASE_URL", dir.join("alfred.db").to_string_lossy().into())),
             Backend::ScaleOut { db, redis, .. } => {
@@ -275,6 +281,45 @@ async fn status_updates_reach_the_outbound_message(backend: Backend) {
     svc.stop().await;
 }
 
+async fn a_stranger_gets_the_configured_reply_and_nothing_else(backend: Backend) {
+    let fake = fake_graph::start().await;
+    let service = backend
+        .build_with(
+            &fake,
+            &[
+                ("ALFRED_UNKNOWN_SENDERS", "reply"),
+                ("ALFRED_UNKNOWN_SENDER_REPLY", "Private assistant."),
+            ],
+        )
+        .await;
+    let svc = Running::start(service, Roles::ALL).await;
+    let body = text_webhook("15550001111", "wamid.U1", "list");
+    assert_eq!(svc.post(&body).await, 200);
+    assert_eq!(svc.post(&body).await, 200, "Meta redelivers");
+    assert_eq!(svc.post(&text_webhook("31612345001", "wamid.U2", "list")).await, 200);
+    eventually("two replies", || accepted_texts(&fake).len() >= 2).await;
+    let sends: Vec<(String, String)> = fake
+        .exchanges()
+        .into_iter()
+        .filter(|x| x.is_accepted_send())
+        .map(|x| {
+            let b = &x.request.body;
+            (
+                b["to"].as_str().unwrap_or_default().to_owned(),
+                b["text"]["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(sends[0], ("+15550001111".to_owned(), "Private assistant.".to_owned()));
+    assert_eq!(
+        sends.len(),
+        2,
+        "one reply to the stranger despite the redelivery: {sends:?}"
+    );
+    assert_eq!(sends[1].0, "+31612345001");
+    svc.stop().await;
+}
+
 async fn a_rate_limited_send_is_retried_and_delivered_once(backend: Backend) {
     let fake = fake_graph::start().await;
     let svc = Running::start(backend.build(&fake).await, Roles::ALL).await;
@@ -331,6 +376,7 @@ async fn a_worker_killed_between_commit_and_ack_causes_no_second_reply(backend: 
             flows: service.flows.clone(),
             outbox_stream: service.streams.outbox.clone(),
             unknown_senders: service.config.unknown_senders,
+            unknown_sender_reply: service.config.unknown_sender_reply.clone(),
             clock: Arc::new(chrono::Utc::now),
             counters: Arc::default(),
             hold_back: alfred::order::HOLD_BACK,
@@ -380,6 +426,7 @@ async fn several_workers_lose_no_item_and_keep_each_members_order(backend: Backe
             flows: s.flows.clone(),
             outbox_stream: s.streams.outbox.clone(),
             unknown_senders: s.config.unknown_senders,
+            unknown_sender_reply: s.config.unknown_sender_reply.clone(),
             clock: Arc::new(chrono::Utc::now),
             counters: Arc::default(),
             hold_back: Duration::from_secs(30),
@@ -465,6 +512,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     status_updates_reach_the_outbound_message,
+    a_stranger_gets_the_configured_reply_and_nothing_else,
     a_rate_limited_send_is_retried_and_delivered_once,
     a_worker_killed_between_commit_and_ack_causes_no_second_reply,
     several_workers_lose_no_item_and_keep_each_members_order,

@@ -59,7 +59,14 @@ pub struct Config {
     pub insecure_dev: bool,
     /// Unknown-sender policy.
     pub unknown_senders: UnknownSenderPolicy,
+    /// What a non-member is told under [`UnknownSenderPolicy::Reply`].
+    pub unknown_sender_reply: String,
 }
+
+/// The default reply to a non-member: says what this number is, and nothing about who
+/// lives in the household.
+pub const DEFAULT_UNKNOWN_SENDER_REPLY: &str =
+    "Hello! This number is a private family assistant, so it cannot help you. Sorry.";
 
 /// Everything wrong with the environment, one line per problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,6 +160,11 @@ impl Config {
                 UnknownSenderPolicy::Ignore
             }
         };
+        let unknown_sender_reply =
+            get("ALFRED_UNKNOWN_SENDER_REPLY").unwrap_or_else(|| DEFAULT_UNKNOWN_SENDER_REPLY.to_owned());
+        if unknown_sender_reply.chars().count() > 4096 {
+            errors.push("ALFRED_UNKNOWN_SENDER_REPLY: at most 4096 characters (WhatsApp's text limit)".to_owned());
+        }
         let instance = get("INSTANCE").unwrap_or_else(|| "alfred-1".to_owned());
         if !instance
             .chars()
@@ -177,6 +189,7 @@ impl Config {
             api_version,
             insecure_dev,
             unknown_senders,
+            unknown_sender_reply,
         })
     }
 

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::graph::{Outbound, backoff};
 use crate::queue::{Consumer, Queue};
 use crate::role::blocking;
-use crate::store::{OutboxStatus, Store};
+use crate::store::{OutboxRow, OutboxStatus, Store};
 use crate::whatsapp::errors::SendFailure;
 use crate::whatsapp::outbound::Recipient;
 
@@ -94,17 +94,7 @@ impl<Q: Queue + Clone> Sender<Q> {
         if !matches!(row.status, OutboxStatus::Pending | OutboxStatus::Failed) {
             return Ok(SendResult::Skipped);
         }
-        let recipient = self
-            .flows
-            .household
-            .member(&row.member)
-            .and_then(|m| match (&m.user_id, &m.phone) {
-                // Meta: phone numbers go out as E.164; username users by their user id.
-                (_, Some(p)) => Some(Recipient::Phone(p.clone())),
-                (Some(u), None) => Some(Recipient::UserId(u.clone())),
-                (None, None) => None,
-            });
-        let Some(recipient) = recipient else {
+        let Some(recipient) = self.recipient_of(&row) else {
             return self.dead(id, None, "recipient is no longer a household member").await;
         };
         let message = match row.out_message() {
@@ -158,6 +148,26 @@ impl<Q: Queue + Clone> Sender<Q> {
                 Ok(SendResult::AuthFailed)
             }
         }
+    }
+
+    /// Where a row goes: its member's number (E.164) or user id, or, for a reply to a
+    /// non-member, the address stored on the row.
+    fn recipient_of(&self, row: &OutboxRow) -> Option<Recipient> {
+        if let Some(address) = &row.to_address {
+            return Some(match address.strip_prefix("user:") {
+                Some(user) => Recipient::UserId(user.to_owned()),
+                None => Recipient::Phone(address.clone()),
+            });
+        }
+        self.flows
+            .household
+            .member(&row.member)
+            .and_then(|m| match (&m.user_id, &m.phone) {
+                // Meta: phone numbers go out as E.164; username users by their user id.
+                (_, Some(p)) => Some(Recipient::Phone(p.clone())),
+                (Some(u), None) => Some(Recipient::UserId(u.clone())),
+                (None, None) => None,
+            })
     }
 
     async fn dead(&self, id: i64, code: Option<i64>, reason: &str) -> Result<SendResult, SenderError> {

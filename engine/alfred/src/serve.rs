@@ -172,6 +172,7 @@ impl Service {
                 flows: self.flows.clone(),
                 outbox_stream: self.streams.outbox.clone(),
                 unknown_senders: self.config.unknown_senders,
+                unknown_sender_reply: self.config.unknown_sender_reply.clone(),
                 clock: clock.clone(),
                 counters: Arc::default(),
                 hold_back: crate::order::HOLD_BACK,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use alfred_core::event::{Event, EventKind};
+use alfred_core::event::{Event, EventKind, OutMessage};
 use alfred_core::flow::FlowSet;
 use chrono::{DateTime, Utc};
 
@@ -80,6 +80,8 @@ pub struct Worker<Q> {
     pub outbox_stream: String,
     /// What to do with non-members.
     pub unknown_senders: UnknownSenderPolicy,
+    /// What non-members are told under [`UnknownSenderPolicy::Reply`].
+    pub unknown_sender_reply: String,
     /// The clock (the engine takes `now` as an argument; tests pass a fixed one).
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// Counters.
@@ -162,11 +164,36 @@ impl<Q: Queue> Worker<Q> {
             self.counters.unknown_senders.fetch_add(1, Ordering::Relaxed);
             out.unknown_senders += 1;
             tracing::info!(policy = ?self.unknown_senders, "message from a non-member");
-            if let Some(mut check) = check {
-                // Its number is used up, or the sender's next message would wait for it.
-                check.force = true;
-                let (store, now) = (self.store.clone(), (self.clock)());
-                blocking(move || store.advance_order(&check, now)).await?;
+            let now = (self.clock)();
+            let address = match (&msg.wa_id, &msg.user_id) {
+                (Some(w), _) if !w.is_empty() => Some(format!("+{w}")),
+                (_, Some(u)) if !u.is_empty() => Some(format!("user:{u}")),
+                _ => None,
+            };
+            match (self.unknown_senders, address) {
+                (UnknownSenderPolicy::Reply, Some(address)) => {
+                    // Committed like any reply (deduplicated by wamid, then published),
+                    // so a redelivery does not answer twice.
+                    let store = self.store.clone();
+                    let reply = OutMessage::Text {
+                        body: self.unknown_sender_reply.clone(),
+                    };
+                    let wamid = msg.wamid;
+                    let committed =
+                        blocking(move || store.commit_stranger_reply(&wamid, &address, &reply, check.as_ref(), now))
+                            .await?;
+                    if let CommitOutcome::Committed { outbox_ids } = committed {
+                        publish(&self.queue, &self.outbox_stream, None, &outbox_ids).await?;
+                        out.published.extend(outbox_ids);
+                    }
+                }
+                (_, _) => {
+                    if let Some(check) = check {
+                        // Its number is used up, or the sender's next message would wait for it.
+                        let store = self.store.clone();
+                        blocking(move || store.advance_order(&check, now)).await?;
+                    }
+                }
             }
             return Ok(());
         };
@@ -324,6 +351,7 @@ mod tests {
             flows: flows(),
             outbox_stream: "test-outbox".to_owned(),
             unknown_senders: UnknownSenderPolicy::Ignore,
+            unknown_sender_reply: "private".to_owned(),
             clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()),
             counters: Arc::default(),
             hold_back: order::HOLD_BACK,
@@ -474,6 +502,23 @@ mod tests {
         assert_eq!((second.handled, second.duplicates), (0, 1));
         assert!(second.published.is_empty());
         assert_eq!(f.worker.store.load_data().unwrap().list("shopping")[0].qty, 1);
+    }
+
+    #[tokio::test]
+    async fn under_the_reply_policy_a_stranger_gets_the_fixed_reply_once() {
+        let mut f = fixture();
+        f.worker.unknown_senders = UnknownSenderPolicy::Reply;
+        let body = text_body("15550000000", "wamid.X1", "list");
+        let first = f.worker.process(&delivery(body.clone())).await.unwrap();
+        assert_eq!((first.unknown_senders, first.handled, first.published.len()), (1, 0, 1));
+        let row = f.worker.store.outbox_row(first.published[0]).unwrap().expect("row");
+        assert_eq!(row.to_address.as_deref(), Some("+15550000000"));
+        assert_eq!(row.member, "", "no member: the stranger is not one");
+        assert_eq!(row.out_message().unwrap().body(), "private");
+        // Nothing about the household was touched, and a redelivery does not answer twice.
+        assert!(f.worker.store.load_data().unwrap().list("shopping").is_empty());
+        let again = f.worker.process(&delivery(body)).await.unwrap();
+        assert!(again.published.is_empty());
     }
 
     #[tokio::test]

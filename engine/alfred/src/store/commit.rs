@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use alfred_core::data::{DataChange, HouseholdData, ListItem, Record};
-use alfred_core::event::{ConversationState, Effect, Outbound, TimerSpec};
+use alfred_core::event::{ConversationState, Effect, OutMessage, Outbound, TimerSpec};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::dsl::max;
 use diesel::prelude::*;
@@ -162,6 +162,65 @@ impl Store {
                 }
             }
             Ok(outbox_ids)
+        });
+        match run {
+            Ok(outbox_ids) => Ok(CommitOutcome::Committed { outbox_ids }),
+            Err(Abort::Duplicate) => Ok(CommitOutcome::Duplicate),
+            Err(Abort::Held) => Ok(CommitOutcome::Held),
+            Err(Abort::Conflict) => Ok(CommitOutcome::Conflict),
+            Err(Abort::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Commits the fixed reply to a non-member's message in one transaction: the arrival
+    /// order, the processed-wamid marker (a redelivery is a [`CommitOutcome::Duplicate`])
+    /// and an outbox row addressed to `to_address` rather than to a member. No
+    /// conversation is kept for a stranger.
+    pub fn commit_stranger_reply(
+        &self,
+        inbound_wamid: &str,
+        to_address: &str,
+        message: &OutMessage,
+        order: Option<&OrderCheck>,
+        now: DateTime<Utc>,
+    ) -> Result<CommitOutcome> {
+        let json = serde_json::to_string(message)?;
+        let now = to_db(now);
+        let mut conn = self.pool.get()?;
+        let run = write_tx(&mut conn, |conn| {
+            if let Some(order) = order {
+                let forced = OrderCheck {
+                    force: true,
+                    ..order.clone()
+                };
+                check_order(conn, &forced, now)?;
+            }
+            let inserted = per_backend!(conn, |c| diesel::insert_into(processed_inbound::table)
+                .values((
+                    processed_inbound::wamid.eq(inbound_wamid),
+                    processed_inbound::member.eq(""),
+                    processed_inbound::processed_at.eq(now),
+                ))
+                .on_conflict(processed_inbound::wamid)
+                .do_nothing()
+                .execute(c))?;
+            if inserted == 0 {
+                return Err(Abort::Duplicate);
+            }
+            let id: i64 = diesel::insert_into(outbox::table)
+                .values((
+                    outbox::member.eq(""),
+                    outbox::to_address.eq(to_address),
+                    outbox::message.eq(&json),
+                    outbox::status.eq("pending"),
+                    outbox::attempts.eq(0),
+                    outbox::inbound_wamid.eq(inbound_wamid),
+                    outbox::created_at.eq(now),
+                    outbox::updated_at.eq(now),
+                ))
+                .returning(outbox::id)
+                .get_result(conn)?;
+            Ok(vec![id])
         });
         match run {
             Ok(outbox_ids) => Ok(CommitOutcome::Committed { outbox_ids }),

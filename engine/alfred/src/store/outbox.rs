@@ -135,6 +135,8 @@ pub struct OutboxRow {
     pub sent_at: Option<DateTime<Utc>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Address of a non-member recipient (`+<wa_id>` or `user:<id>`); then `member` is empty.
+    pub to_address: Option<String>,
 }
 
 impl OutboxRow {
@@ -164,6 +166,7 @@ struct RawOutbox {
     published_at: Option<NaiveDateTime>,
     sent_at: Option<NaiveDateTime>,
     updated_at: NaiveDateTime,
+    to_address: Option<String>,
 }
 
 impl RawOutbox {
@@ -194,6 +197,7 @@ impl RawOutbox {
             published_at: self.published_at.map(from_db),
             sent_at: self.sent_at.map(from_db),
             updated_at: from_db(self.updated_at),
+            to_address: self.to_address,
         })
     }
 }

@@ -64,6 +64,8 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         /// Last change.
         updated_at -> Timestamp,
+        /// Address of a non-member recipient (`+<wa_id>` or `user:<id>`); `member` is empty then.
+        to_address -> Nullable<Text>,
     }
 }
 

@@ -32,3 +32,7 @@ CREATE TABLE queue_seq (
     last_seq BIGINT NOT NULL,
     PRIMARY KEY (queue, sender)
 );
+
+-- A reply to someone who is not a member (ALFRED_UNKNOWN_SENDERS=reply) has no member to
+-- look an address up for: the address it goes to (`+<wa_id>` or `user:<user id>`).
+ALTER TABLE outbox ADD COLUMN to_address TEXT NULL;
