@@ -12,6 +12,7 @@
 //! - `service`: the running service in process: signed webhook in, reply at a fake Graph API.
 //! - `pipeline`: the service's failure paths on both backends: statuses, a 429 then a
 //!   send, a worker killed between commit and ack, several workers on one list.
+//! - `metrics`: `/metrics` of a webhook process and of a worker + sender process.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -27,6 +28,8 @@ mod core_is_pure;
 mod defects;
 #[path = "integration/hostile_yaml.rs"]
 mod hostile_yaml;
+#[path = "integration/metrics.rs"]
+mod metrics;
 #[path = "integration/pipeline.rs"]
 mod pipeline;
 #[path = "integration/schema_drift.rs"]

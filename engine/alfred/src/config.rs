@@ -12,7 +12,8 @@
 //! | `META_APP_SECRET` | app secret for `X-Hub-Signature-256` | required unless `ALFRED_INSECURE_DEV=1` |
 //! | `INSTANCE` | this process's stable name (queue consumer name) | `alfred-1` |
 //! | `ALFRED_FLOWS` | flows directory | `flows` |
-//! | `ALFRED_LISTEN` | webhook listen address | `0.0.0.0:8080` |
+//! | `ALFRED_LISTEN` | webhook listen address (also serves `/metrics`) | `0.0.0.0:8080` |
+//! | `ALFRED_METRICS_LISTEN` | a second address serving only `/metrics` and `/healthz`, for `alfred worker` and `alfred sender` (which have no webhook server); `off` or unset: none | unset |
 //! | `WHATSAPP_API_BASE` | Graph API base URL (tests point it at a fake) | `https://graph.facebook.com` |
 //! | `WHATSAPP_API_VERSION` | Graph API version | `v25.0` |
 //! | `ALFRED_INSECURE_DEV` | `1` accepts unsigned webhooks (development only; warns on every start) | unset |
@@ -51,6 +52,8 @@ pub struct Config {
     pub flows_dir: PathBuf,
     /// Listen address.
     pub listen: SocketAddr,
+    /// Address of the metrics-only listener, if any.
+    pub metrics_listen: Option<SocketAddr>,
     /// Graph API base URL, without a trailing slash.
     pub api_base: String,
     /// Graph API version, e.g. `v25.0`.
@@ -140,6 +143,23 @@ impl Config {
                 SocketAddr::from(([0, 0, 0, 0], 8080))
             }
         };
+        let metrics_listen = match get("ALFRED_METRICS_LISTEN").as_deref() {
+            None | Some("off") => None,
+            Some(v) => match v.parse::<SocketAddr>() {
+                Ok(a) if a == listen => {
+                    errors.push(
+                        "ALFRED_METRICS_LISTEN: must differ from ALFRED_LISTEN (the webhook server already serves /metrics)"
+                            .to_owned(),
+                    );
+                    None
+                }
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push("ALFRED_METRICS_LISTEN: must be host:port, e.g. 0.0.0.0:9091, or `off`".to_owned());
+                    None
+                }
+            },
+        };
         let api_base = get("WHATSAPP_API_BASE").unwrap_or_else(|| "https://graph.facebook.com".to_owned());
         if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
             errors.push("WHATSAPP_API_BASE: must be an http(s) URL".to_owned());
@@ -185,6 +205,7 @@ impl Config {
             instance,
             flows_dir: PathBuf::from(get("ALFRED_FLOWS").unwrap_or_else(|| "flows".to_owned())),
             listen,
+            metrics_listen,
             api_base: api_base.trim_end_matches('/').to_owned(),
             api_version,
             insecure_dev,
@@ -225,6 +246,20 @@ mod tests {
         assert_eq!(c.api_base, "https://graph.facebook.com");
         assert_eq!(c.api_version, "v25.0");
         assert_eq!(c.unknown_senders, UnknownSenderPolicy::Ignore);
+        assert_eq!(c.metrics_listen, None);
+    }
+
+    #[test]
+    fn the_metrics_listener_is_optional_and_must_not_clash_with_the_webhook() {
+        let with = |v: &str| cfg(&[("META_APP_SECRET", "s"), ("ALFRED_METRICS_LISTEN", v)]);
+        assert_eq!(with("off").unwrap().metrics_listen, None);
+        assert_eq!(
+            with("0.0.0.0:9091").unwrap().metrics_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 9091)))
+        );
+        let e = with("0.0.0.0:8080").unwrap_err();
+        assert_eq!(e.0.len(), 1);
+        assert!(e.0[0].starts_with("ALFRED_METRICS_LISTEN: must differ"), "{e}");
     }
 
     #[test]
@@ -242,6 +277,7 @@ mod tests {
             ("REDIS_URL", "http://x"),
             ("WHATSAPP_TOKEN", "t"),
             ("ALFRED_LISTEN", "nowhere"),
+            ("ALFRED_METRICS_LISTEN", "9091"),
             ("WHATSAPP_API_VERSION", "25"),
             ("ALFRED_UNKNOWN_SENDERS", "shout"),
             ("INSTANCE", "a b"),
@@ -254,6 +290,7 @@ mod tests {
             "WHATSAPP_PHONE_ID",
             "META_APP_SECRET",
             "ALFRED_LISTEN",
+            "ALFRED_METRICS_LISTEN",
             "WHATSAPP_API_VERSION",
             "ALFRED_UNKNOWN_SENDERS",
             "INSTANCE",

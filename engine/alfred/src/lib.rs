@@ -18,6 +18,7 @@
 //! - [`graph`]: the WhatsApp Graph API client (send, mark read, backoff; console fallback).
 //! - [`fake_graph`]: a fake Graph API server for tests.
 //! - [`queue`]: durable queues with consumer groups (Redis Streams, or an SQL table embedded).
+//! - [`metrics`]: `GET /metrics` (Prometheus text format) and the metrics-only listener.
 //! - [`webhook`]: the webhook role: Meta's verification and signed POSTs into `alfred-ingest`.
 
 pub mod cmd_check;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod fake_graph;
 pub mod flowdir;
 pub mod graph;
+pub mod metrics;
 pub mod order;
 pub mod queue;
 pub mod role;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::flowdir::FlowDir;
 use crate::graph::{ConsoleSender, GraphClient, Outbound};
+use crate::metrics::{DeadLetterStream, Metrics};
 use crate::queue::redis::{RedisQueue, RedisQueueConfig};
 use crate::queue::sql::{SqlQueue, SqlQueueConfig};
 use crate::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
@@ -86,6 +87,8 @@ pub struct Service {
     pub flows: Arc<FlowSet>,
     /// Where messages go.
     pub outbound: Arc<Outbound>,
+    /// The process's metrics: the roles count into it, `/metrics` renders it.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Loads and checks the flows; errors become [`ServeError::Flows`] with the report.
@@ -134,19 +137,47 @@ impl Service {
             streams: StreamNames::default(),
             flows,
             outbound: Arc::new(outbound),
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
     /// Runs the chosen roles until `shutdown` completes. The webhook listens on
-    /// `listener` (bind it yourself; tests use `127.0.0.1:0`).
+    /// `listener` (bind it yourself; tests use `127.0.0.1:0`); the metrics-only listener,
+    /// if `ALFRED_METRICS_LISTEN` is set, is bound here.
     pub async fn run(
         &self,
         listener: Option<TcpListener>,
         roles: Roles,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        let metrics_listener = match self.config.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        self.run_with_listeners(listener, metrics_listener, roles, shutdown)
+            .await
+    }
+
+    /// [`run`](Self::run) with the metrics-only listener bound by the caller (serving
+    /// `/metrics` and `/healthz`; tests bind `127.0.0.1:0`).
+    pub async fn run_with_listeners(
+        &self,
+        listener: Option<TcpListener>,
+        metrics_listener: Option<TcpListener>,
+        roles: Roles,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         let stop = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(listener) = metrics_listener {
+            let metrics = self.metrics.clone();
+            let token = stop.clone();
+            tasks.spawn(async move {
+                if let Err(e) = crate::metrics::serve(listener, metrics, async move { token.cancelled().await }).await {
+                    tracing::error!(error = %e, "metrics listener stopped");
+                }
+            });
+        }
         if roles.webhook
             && let Some(listener) = listener
         {
@@ -156,6 +187,7 @@ impl Service {
                 app_secret: self.config.meta_app_secret.clone().map(String::into_bytes),
                 verify_token: self.config.verify_token.clone(),
                 store: Some(self.store.clone()),
+                metrics: Some(self.metrics.clone()),
             });
             let token = stop.clone();
             tasks.spawn(async move {
@@ -174,12 +206,13 @@ impl Service {
                 unknown_senders: self.config.unknown_senders,
                 unknown_sender_reply: self.config.unknown_sender_reply.clone(),
                 clock: clock.clone(),
-                counters: Arc::default(),
                 hold_back: crate::order::HOLD_BACK,
+                counters: self.metrics.worker_counters(),
             };
             let mut cfg = ConsumerConfig::new(self.streams.ingest.clone(), WORKER_GROUP, self.config.instance.clone());
             cfg.block = Duration::from_secs(1);
-            let consumer = Consumer::new(self.queue.clone(), cfg);
+            let consumer = Consumer::new(self.queue.clone(), cfg)
+                .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Ingest));
             let token = stop.clone();
             tasks.spawn(async move { worker.run(consumer, async move { token.cancelled().await }).await });
         }
@@ -191,11 +224,12 @@ impl Service {
                 flows: self.flows.clone(),
                 outbox_stream: self.streams.outbox.clone(),
                 clock,
-                counters: Arc::default(),
+                counters: self.metrics.sender_counters(),
             };
             let mut cfg = ConsumerConfig::new(self.streams.outbox.clone(), SENDER_GROUP, self.config.instance.clone());
             cfg.block = Duration::from_secs(1);
-            let mut consumer = Consumer::new(self.queue.clone(), cfg);
+            let mut consumer = Consumer::new(self.queue.clone(), cfg)
+                .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Outbox));
             let token = stop.clone();
             tasks.spawn(async move {
                 let mut sweep = tokio::time::interval(Duration::from_secs(5));

@@ -8,6 +8,7 @@
 //! | `POST /webhook` | 413 above [`MAX_BODY_BYTES`] (checked on `Content-Length` and while reading, **before** the signature); 401 without `X-Hub-Signature-256`; 403 on a mismatch; 400 for a body that is not a WhatsApp webhook; then the **raw bytes, unchanged**, are pushed to the ingest stream: 200 once the push is durable, 503 if it failed (Meta redelivers, so nothing answered 200 is ever lost). |
 //! | `GET /healthz` | 200 `ok`: the process is alive. |
 //! | `GET /readyz` | 200 when the database (if any) and the queue answer, else 503 naming the one that failed. |
+//! | `GET /metrics` | Prometheus text exposition ([`crate::metrics`]); 404 when the state has no metrics. |
 //!
 //! Anything else is 404, or 405 for a known path with the wrong method.
 //!
@@ -38,6 +39,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::metrics::Metrics;
 use crate::order;
 use crate::queue::{AnyQueue, Queue};
 use crate::store::Store;
@@ -69,6 +71,9 @@ pub struct WebhookState {
     pub verify_token: Option<String>,
     /// The database to ping for `/readyz`, if the role has one.
     pub store: Option<Store>,
+    /// Where every request is counted and timed, and what `/metrics` renders; `None`
+    /// serves no `/metrics` (404).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// The deadlines [`run_with`] enforces; [`Timeouts::default`] is what [`run`] uses.
@@ -166,6 +171,7 @@ pub async fn run_with(
 
 /// Routes one request and logs its outcome.
 async fn handle(req: Request<Incoming>, state: &WebhookState, body_timeout: Duration) -> Response<Body> {
+    let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let response = match (path.as_str(), &method) {
@@ -173,10 +179,17 @@ async fn handle(req: Request<Incoming>, state: &WebhookState, body_timeout: Dura
         ("/webhook", &Method::POST) => receive(req, state, body_timeout).await,
         ("/healthz", &Method::GET) => text(StatusCode::OK, "ok"),
         ("/readyz", &Method::GET) => readiness(state).await,
+        ("/metrics", &Method::GET) => match &state.metrics {
+            Some(metrics) => metrics.http_response(),
+            None => text(StatusCode::NOT_FOUND, "not found"),
+        },
         ("/webhook", _) => method_not_allowed("GET, POST"),
-        ("/healthz" | "/readyz", _) => method_not_allowed("GET"),
+        ("/healthz" | "/readyz" | "/metrics", _) => method_not_allowed("GET"),
         _ => text(StatusCode::NOT_FOUND, "not found"),
     };
+    if let Some(metrics) = &state.metrics {
+        metrics.observe_request(&path, &method, response.status(), started.elapsed());
+    }
     tracing::info!(%method, %path, status = response.status().as_u16(), "webhook request");
     response
 }
@@ -458,6 +471,7 @@ mod tests {
             app_secret: Some(SECRET.to_vec()),
             verify_token: Some(VERIFY.to_owned()),
             store: Some(store.clone()),
+            metrics: Some(Arc::new(Metrics::new())),
         }
     }
 
@@ -816,6 +830,7 @@ mod tests {
             app_secret: Some(SECRET.to_vec()),
             verify_token: Some(VERIFY.to_owned()),
             store: None,
+            metrics: None,
         };
         let server = Server::start(state).await;
         let body = fixture("webhook_text.json");
@@ -834,6 +849,57 @@ mod tests {
             .await
             .expect("DEL");
         assert_eq!(got, vec![body]);
+    }
+
+    #[tokio::test]
+    async fn every_outcome_is_counted_by_status_and_metrics_are_served() {
+        let (store, path) = temp_store();
+        let state = sql_state(&store, &format!("t{}-ingest", unique()));
+        let metrics = state.metrics.clone().expect("sql_state has metrics");
+        let server = Server::start(state).await;
+        let body = fixture("webhook_text.json");
+        assert_eq!(post_signed(server.addr, &body).await.0, 200);
+        assert_eq!(request(server.addr, "POST", "/webhook", &[], &body).await.0, 401);
+        let wrong = signature::sign(b"another secret", &body);
+        let sig = [(SIGNATURE_HEADER, wrong.as_str())];
+        assert_eq!(request(server.addr, "POST", "/webhook", &sig, &body).await.0, 403);
+        assert_eq!(post_signed(server.addr, b"{\"hello\":1}").await.0, 400);
+        let four_mb = (4 * 1024 * 1024).to_string();
+        let declared = [("Content-Length", four_mb.as_str())];
+        assert_eq!(request(server.addr, "POST", "/webhook", &declared, b"").await.0, 413);
+        let (status, scraped) = request(server.addr, "GET", "/metrics", &[], b"").await;
+        assert_eq!(status, 200);
+        let scraped = String::from_utf8(scraped).expect("UTF-8 exposition");
+        server.stop().await;
+        let count = |status: &str| {
+            crate::metrics::sample(
+                &scraped,
+                &crate::metrics::series(
+                    "alfred_webhook_requests_total",
+                    &[("route", "/webhook"), ("method", "POST"), ("status", status)],
+                ),
+            )
+        };
+        for status in ["200", "401", "403", "400", "413"] {
+            assert_eq!(count(status), Some(1.0), "status {status} in:\n{scraped}");
+        }
+        assert_eq!(
+            crate::metrics::sample(
+                &scraped,
+                "alfred_webhook_request_duration_seconds_count{route=\"/webhook\",method=\"POST\"}"
+            ),
+            Some(5.0)
+        );
+        // The scrape itself is counted after it was rendered.
+        let again = metrics.render().expect("render");
+        assert_eq!(
+            crate::metrics::sample(
+                &again,
+                "alfred_webhook_requests_total{route=\"/metrics\",method=\"GET\",status=\"200\"}"
+            ),
+            Some(1.0)
+        );
+        remove_db(&path);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! permanent failure, or *nothing* on a retryable one: the entry stays pending and comes back
 //! through `claim_stale` after `min_idle`, which doubles as the retry back-off).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -69,6 +71,8 @@ pub struct Consumer<Q> {
     /// When the last claim sweep ran; `None` before the first batch, so a starting consumer
     /// sweeps at once and picks up what crashed replicas left behind.
     last_claim: Option<Instant>,
+    /// Counts every entry this consumer dead-letters (for metrics), if set.
+    dead_letters: Option<Arc<AtomicU64>>,
 }
 
 impl<Q: Queue> Consumer<Q> {
@@ -78,6 +82,20 @@ impl<Q: Queue> Consumer<Q> {
             queue,
             config,
             last_claim: None,
+            dead_letters: None,
+        }
+    }
+
+    /// Counts every dead-lettered entry (both the over-delivered and the explicitly
+    /// dead-lettered ones) in `counter`, which the metrics endpoint reads.
+    pub fn count_dead_letters(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.dead_letters = Some(counter);
+        self
+    }
+
+    fn counted_dead_letter(&self) {
+        if let Some(c) = &self.dead_letters {
+            c.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -125,6 +143,7 @@ impl<Q: Queue> Consumer<Q> {
                     "Dead-lettering an entry that keeps failing"
                 );
                 self.queue.dead_letter(&c.stream, &c.group, &delivery, &reason).await?;
+                self.counted_dead_letter();
             } else {
                 ready.push(delivery);
             }
@@ -141,6 +160,8 @@ impl<Q: Queue> Consumer<Q> {
     pub async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> QueueResult<()> {
         self.queue
             .dead_letter(&self.config.stream, &self.config.group, delivery, reason)
-            .await
+            .await?;
+        self.counted_dead_letter();
+        Ok(())
     }
 }
