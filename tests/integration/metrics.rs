@@ -1,7 +1,7 @@
 //! `/metrics` from the running service: a webhook process (metrics on its own HTTP
 //! server) and a worker + sender process (metrics on the `ALFRED_METRICS_LISTEN`
 //! listener) share one embedded database; after a member's message, a stranger's and a
-//! few refused requests, each process's scrape shows what it did.
+//! few refused requests (and one garbage queue entry), each process's scrape shows what it did.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use alfred::config::Config;
 use alfred::fake_graph;
 use alfred::metrics::{sample, series};
+use alfred::queue::Queue as _;
 use alfred::serve::{Roles, Service};
 use alfred::whatsapp::signature::sign;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,8 +73,14 @@ impl Running {
     }
 }
 
-async fn start(config: Config, roles: Roles, webhook: bool, metrics: bool) -> (Running, Option<SocketAddr>) {
+async fn start(
+    config: Config,
+    roles: Roles,
+    webhook: bool,
+    metrics: bool,
+) -> (Running, Option<SocketAddr>, Arc<Service>) {
     let service = Arc::new(Service::build(config).await.expect("service starts"));
+    let handle = service.clone();
     let bind = async |wanted: bool| match wanted {
         true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
         false => None,
@@ -91,7 +98,7 @@ async fn start(config: Config, roles: Roles, webhook: bool, metrics: bool) -> (R
             })
             .await
     });
-    (Running { stop, task }, addr)
+    (Running { stop, task }, addr, handle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,14 +125,14 @@ async fn each_role_process_exposes_what_it_counted_on_metrics() {
         worker: false,
         sender: false,
     };
-    let (webhook, webhook_addr) = start(config.clone(), webhook_only, true, false).await;
+    let (webhook, webhook_addr, _) = start(config.clone(), webhook_only, true, false).await;
     let webhook_addr = webhook_addr.unwrap();
     let back_roles = Roles {
         webhook: false,
         worker: true,
         sender: true,
     };
-    let (back, metrics_addr) = start(config, back_roles, false, true).await;
+    let (back, metrics_addr, back_service) = start(config, back_roles, false, true).await;
     let metrics_addr = metrics_addr.unwrap();
     assert_eq!(http(metrics_addr, "GET", "/healthz", &[], b"").await.0, 200);
 
@@ -143,6 +150,13 @@ async fn each_role_process_exposes_what_it_counted_on_metrics() {
     assert_eq!(post(b"{\"not\":\"a webhook\"}").await, 400);
     assert_eq!(post(&text_webhook("15550001111", "wamid.M2", "list")).await, 200);
     assert_eq!(post(&member).await, 200);
+    // A body that never came through the webhook (a bug, or someone writing to the
+    // queue): the worker dead-letters it and both counters show it.
+    back_service
+        .queue
+        .push(&back_service.streams.ingest, b"not a webhook")
+        .await
+        .unwrap();
 
     // Bounded wait for the reply at the fake Graph API: the worker handled both
     // messages in order, and the sender recorded the send before it acked.
@@ -157,7 +171,10 @@ async fn each_role_process_exposes_what_it_counted_on_metrics() {
     assert_eq!(replies, 1, "the member got their reply");
     let mut back_text = scrape(metrics_addr).await;
     for _ in 0..200 {
-        if sample(&back_text, "alfred_outbox_results_total{result=\"sent\"}") == Some(1.0) {
+        let dead = "alfred_queue_dead_letters_total{stream=\"ingest\"}";
+        if sample(&back_text, "alfred_outbox_results_total{result=\"sent\"}") == Some(1.0)
+            && sample(&back_text, dead) == Some(1.0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -199,7 +216,9 @@ async fn each_role_process_exposes_what_it_counted_on_metrics() {
         ("alfred_outbox_results_total{result=\"sent\"}", 1.0),
         ("alfred_outbox_results_total{result=\"dead\"}", 0.0),
         ("alfred_whatsapp_auth_failures_total", 0.0),
-        ("alfred_queue_dead_letters_total{stream=\"ingest\"}", 0.0),
+        ("alfred_queue_dead_letters_total{stream=\"ingest\"}", 1.0),
+        ("alfred_queue_dead_letters_total{stream=\"outbox\"}", 0.0),
+        ("alfred_worker_malformed_total", 1.0),
     ] {
         assert_eq!(sample(&back_text, series), Some(want), "{series} in:\n{back_text}");
     }

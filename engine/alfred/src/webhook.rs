@@ -696,8 +696,17 @@ mod tests {
             queue: RedisQueue::new(config).expect("lazy connection").into(),
             ..sql_state(&store, "t-ingest")
         };
+        let metrics = state.metrics.clone().expect("sql_state has metrics");
         let server = Server::start(state).await;
         assert_eq!(post_signed(server.addr, &fixture("webhook_text.json")).await.0, 503);
+        // Counted where the WebhookUnavailable alert looks for it.
+        assert_eq!(
+            crate::metrics::sample(
+                &metrics.render().expect("render"),
+                "alfred_webhook_requests_total{route=\"/webhook\",method=\"POST\",status=\"503\"}"
+            ),
+            Some(1.0)
+        );
         let (status, body) = request(server.addr, "GET", "/readyz", &[], b"").await;
         assert_eq!(
             (status, String::from_utf8_lossy(&body).into_owned()),
