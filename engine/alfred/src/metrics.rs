@@ -12,6 +12,8 @@
 //! | `alfred_webhook_request_duration_seconds` | histogram | `route`, `method` |
 //! | `alfred_worker_messages_total` | counter | `outcome` = `handled`, `duplicate`, `unknown_sender` |
 //! | `alfred_worker_malformed_total` | counter | (ingest bodies that were not webhooks) |
+//! | `alfred_worker_order_waits_total` | counter | (a message waited for its sender's previous one) |
+//! | `alfred_worker_order_gaps_total` | counter | (a message went ahead after the hold-back: order not kept) |
 //! | `alfred_outbox_results_total` | counter | `result` = `sent`, `retry`, `dead`, `window_closed` (`dead` includes `window_closed`) |
 //! | `alfred_whatsapp_auth_failures_total` | counter | (Graph API error 190: the token is invalid) |
 //! | `alfred_queue_dead_letters_total` | counter | `stream` = `ingest`, `outbox` |
@@ -290,6 +292,18 @@ impl Collector for RoleCollector {
             "Ingest entries that were not WhatsApp webhook bodies (dead-lettered)",
             load(&w.malformed),
         )?;
+        counter(
+            &mut encoder,
+            "alfred_worker_order_waits",
+            "Times a message waited for its sender's previous message to be handled first",
+            load(&w.order_waits),
+        )?;
+        counter(
+            &mut encoder,
+            "alfred_worker_order_gaps",
+            "Messages handled before an earlier message of their sender, after the hold-back ran out",
+            load(&w.order_gaps),
+        )?;
         counter_family(
             &mut encoder,
             "alfred_outbox_results",
@@ -440,6 +454,8 @@ mod tests {
             ("alfred_build_info", "gauge"),
             ("alfred_worker_messages_total", "counter"),
             ("alfred_worker_malformed_total", "counter"),
+            ("alfred_worker_order_waits_total", "counter"),
+            ("alfred_worker_order_gaps_total", "counter"),
             ("alfred_outbox_results_total", "counter"),
             ("alfred_whatsapp_auth_failures_total", "counter"),
             ("alfred_queue_dead_letters_total", "counter"),
