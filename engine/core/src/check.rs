@@ -1732,6 +1732,16 @@ fn compile_ask(
         }
         (None, None) => None,
     };
+    let prefill = a.prefill.as_ref().and_then(|p| {
+        if a.buttons_from.is_some() && a.validate.is_none() {
+            // Generated options exist only once the question is sent, so there is
+            // nothing to check a prefilled answer against.
+            cx.err("ask", p.pos, "`prefill` with `buttons_from` needs a `validate` rule")
+                .hint = Some("add e.g. `validate: { regex: '…' }`, or drop `prefill`".to_owned());
+            return None;
+        }
+        cx.tpl(p)
+    });
     Some(AskSpec {
         slot: a.slot.value.clone(),
         prompt: prompt?,
@@ -1740,6 +1750,7 @@ fn compile_ask(
         max_attempts,
         on_fail,
         timeout,
+        prefill,
     })
 }
 

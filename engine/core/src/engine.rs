@@ -663,6 +663,11 @@ impl<'a> Run<'a> {
                 Ok(Flowing::Next)
             }
             Action::Ask(a) => {
+                if let Some(t) = &a.prefill
+                    && self.prefilled(a, t)?
+                {
+                    return Ok(Flowing::Next);
+                }
                 self.state.wait_seq += 1;
                 let choices = self.send_prompt(a, None)?;
                 let seq = self.state.wait_seq;
@@ -963,6 +968,30 @@ impl<'a> Run<'a> {
     }
 
     // ---- answers -------------------------------------------------------------------
+
+    /// Fills the ask's slot from its `prefill` if that renders to a valid answer; the
+    /// question is then skipped. An empty or invalid prefill just means "ask".
+    fn prefilled(&mut self, ask: &AskSpec, prefill: &Tpl) -> Result<bool, StepError> {
+        let text = self.render(prefill)?;
+        if text.trim().is_empty() {
+            return Ok(false);
+        }
+        let Ok((value, captures)) = self.validate(ask, &InboundMessage::text(text)) else {
+            return Ok(false);
+        };
+        self.trace.push(Trace::Answer {
+            slot: ask.slot.clone(),
+            accepted: true,
+            attempt: 0,
+        });
+        if let Some(top) = self.state.frames.last_mut() {
+            top.slots.insert(ask.slot.clone(), value);
+            for (k, v) in captures {
+                top.slots.insert(k, serde_json::Value::String(v));
+            }
+        }
+        Ok(true)
+    }
 
     fn answer(&mut self, m: &InboundMessage) {
         let Some((fi, si)) = self.top() else { return };

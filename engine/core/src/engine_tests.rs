@@ -645,3 +645,45 @@ steps:
     let out = texts(&sim.advance_to(Utc.with_ymd_and_hms(2026, 1, 6, 6, 30, 0).unwrap()));
     assert_eq!(out, ["Anna: morning Anna"]);
 }
+
+const PREFILL: &str = r#"
+id: remind
+triggers:
+  - regex: '^remind me(?: (?P<when>.+?))?(?: to (?P<what>.+))?$'
+steps:
+  - set: { what: "captures.what | default('')" }
+  - ask:
+      slot: when
+      prompt: When?
+      validate: { datetime: true }
+      prefill: "{{ captures.when | default('') }}"
+  - ask:
+      slot: what
+      prompt: Remind you to do what?
+      prefill: "{{ vars.what }}"
+  - send: "{{ slots.what }} at {{ slots.when | datefmt('%a %H:%M') }}"
+"#;
+
+#[test]
+fn prefill_skips_a_question_whose_answer_was_given_and_asks_otherwise() {
+    let fs = flows(&[PREFILL]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    // Both known: no question at all.
+    assert_eq!(
+        say(&mut sim, "Anna", "remind me tomorrow 18:00 to call grandma"),
+        ["Anna: call grandma at Tue 18:00"]
+    );
+    // The time does not validate: asked for it, the rest kept.
+    assert_eq!(
+        say(&mut sim, "Anna", "remind me someday to water plants"),
+        ["Anna: When?"]
+    );
+    assert_eq!(say(&mut sim, "Anna", "at 8pm"), ["Anna: water plants at Mon 20:00"]);
+    // Nothing given: both asked.
+    assert_eq!(say(&mut sim, "Anna", "remind me"), ["Anna: When?"]);
+    assert_eq!(say(&mut sim, "Anna", "in 20 minutes"), ["Anna: Remind you to do what?"]);
+    assert_eq!(
+        say(&mut sim, "Anna", "check the oven"),
+        ["Anna: check the oven at Mon 09:20"]
+    );
+}

@@ -388,6 +388,8 @@ pub struct AskSpec {
     pub on_fail: Option<Target>,
     /// Idle timeout and where it goes.
     pub timeout: Option<(Duration, Target)>,
+    /// An answer that may already be known; asked only if it does not validate.
+    pub prefill: Option<Tpl>,
 }
 
 /// Record selection.

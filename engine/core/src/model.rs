@@ -787,6 +787,10 @@ pub struct AskDef {
     pub timeout: Option<Sp<String>>,
     /// Step to run when the timeout passes (required with `timeout`).
     pub on_timeout: Option<Sp<String>>,
+    /// Template giving an answer that may already be known (e.g. `"{{ captures.when }}"`).
+    /// If it renders to text that passes `validate`, the slot is filled and the question
+    /// is not asked; otherwise the question is asked as usual.
+    pub prefill: Option<Sp<String>>,
 }
 
 /// Items for `list_add` / `list_remove`.
