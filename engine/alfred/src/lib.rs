@@ -27,6 +27,7 @@ pub mod config;
 pub mod fake_graph;
 pub mod flowdir;
 pub mod graph;
+pub mod pacing;
 pub mod queue;
 pub mod role;
 pub mod run;

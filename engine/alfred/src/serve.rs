@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::flowdir::FlowDir;
 use crate::graph::{ConsoleSender, GraphClient, Outbound};
+use crate::pacing::Pacing;
 use crate::queue::redis::{RedisQueue, RedisQueueConfig};
 use crate::queue::sql::{SqlQueue, SqlQueueConfig};
 use crate::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
@@ -190,6 +191,7 @@ impl Service {
                 outbox_stream: self.streams.outbox.clone(),
                 clock,
                 counters: Arc::default(),
+                pacing: Arc::new(Pacing::new(self.config.instance.clone(), self.config.send_rate)),
             };
             let mut cfg = ConsumerConfig::new(self.streams.outbox.clone(), SENDER_GROUP, self.config.instance.clone());
             cfg.block = Duration::from_secs(1);

@@ -62,6 +62,20 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         /// Last change.
         updated_at -> Timestamp,
+        /// The sender's lease on the row (the claim taken before the Graph call).
+        claimed_until -> Nullable<Timestamp>,
+        /// The sender instance holding the lease.
+        claimed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Per-recipient pair-rate state, shared by every sender process.
+    recipient_pacing (member) {
+        /// Member name.
+        member -> Text,
+        /// GCRA theoretical arrival time of the member's next message.
+        tat -> Timestamp,
     }
 }
 
@@ -159,4 +173,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     records,
     timers,
     queue_jobs,
+    recipient_pacing,
 );
