@@ -37,7 +37,9 @@ pub const PAIR_BURST: u32 = 5;
 /// Meta's default throughput per business number (messages per second).
 pub const DEFAULT_SEND_RATE: u32 = 80;
 /// The longest pacing wait slept out while holding a claim; longer ones go to the sweep.
-pub const MAX_INLINE_WAIT: Duration = Duration::from_secs(30);
+/// One pair interval: a member's next bubble waits inline, but the sender (which reads
+/// its batch in order) never blocks other members for longer than that.
+pub const MAX_INLINE_WAIT: Duration = PAIR_INTERVAL;
 /// The claim's lease: covers the longest inline wait plus the Graph request timeout, so
 /// a live sender never loses its row to another one mid-send.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(120);
@@ -179,16 +181,10 @@ impl<Q: Queue + Clone> Sender<Q> {
                 outbox.id = id,
                 "outbound message held back (order, claim or retry time)"
             );
-            self.defer(id, at).await?;
+            let store = self.store.clone();
+            blocking(move || store.defer_outbox(id, at, None)).await?;
         }
         Ok(claim)
-    }
-
-    async fn defer(&self, id: i64, at: DateTime<Utc>) -> Result<(), SenderError> {
-        let store = self.store.clone();
-        let by = self.pacing.instance().to_owned();
-        blocking(move || store.defer_outbox(id, &by, at)).await?;
-        Ok(())
     }
 
     /// Waits for the row's pair-rate and global slot, reserving both. `Some` if the wait
@@ -209,7 +205,8 @@ impl<Q: Queue + Clone> Sender<Q> {
         let slot = match slot {
             Ok(slot) => slot,
             Err(at) => {
-                self.defer(row.id, at).await?;
+                let (store, id, by) = (self.store.clone(), row.id, self.pacing.instance().to_owned());
+                blocking(move || store.defer_outbox(id, at, Some(&by))).await?;
                 return Ok(Some(SendResult::Held(at)));
             }
         };

@@ -446,3 +446,42 @@ async fn a_throughput_hit_backs_off_every_member() {
     let times = fake.request_times();
     assert!(times[1] - times[0] >= (at - t0()).to_std().unwrap());
 }
+
+/// A pacing wait longer than the inline cap hands the row to the sweep: the claim is
+/// released and the row comes back when its slot has come, to any sender.
+async fn a_long_pacing_wait_goes_back_to_the_sweep(db: Db) {
+    let db = TestDb::new(db);
+    let fake = fake_graph::start().await;
+    let id = queue_texts(db.store(), "w-long", "Anna", &["later"])[0];
+    // Anna's budget is used up for the next minute (e.g. after a long burst).
+    db.store()
+        .set_recipient_tat("Anna", t0() + chrono::Duration::seconds(60))
+        .unwrap();
+    let a = sender(&db, &fake, Pacing::new("a", 80), fixed_clock(t0()));
+    let slot = t0() + chrono::Duration::seconds(60) - Rate::PAIR.tolerance();
+    assert_eq!(a.deliver(id).await.unwrap(), SendResult::Held(slot));
+    assert!(fake.requests().is_empty());
+    let row = db.store().outbox_row(id).unwrap().unwrap();
+    assert_eq!((row.status, row.next_attempt_at), (OutboxStatus::Pending, Some(slot)));
+    // Not before its slot, but then by another sender: `a` holds no claim on it.
+    let early = sender(
+        &db,
+        &fake,
+        Pacing::new("b", 80),
+        fixed_clock(slot - chrono::Duration::seconds(1)),
+    );
+    assert_eq!(early.deliver(id).await.unwrap(), SendResult::Held(slot));
+    let b = sender(&db, &fake, Pacing::new("b", 80), fixed_clock(slot));
+    assert!(matches!(b.deliver(id).await.unwrap(), SendResult::Sent(_)));
+    assert_eq!(texts(&fake), ["later"]);
+}
+
+#[tokio::test]
+async fn a_long_pacing_wait_goes_back_to_the_sweep_sqlite() {
+    a_long_pacing_wait_goes_back_to_the_sweep(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_long_pacing_wait_goes_back_to_the_sweep_postgres() {
+    a_long_pacing_wait_goes_back_to_the_sweep(Db::Postgres).await;
+}

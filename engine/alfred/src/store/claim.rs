@@ -120,21 +120,37 @@ impl Store {
         }
     }
 
-    /// Asks the retry sweep to bring an open row back at `at` (a refused claim or a
-    /// pacing wait too long to sit out), and releases this sender's lease on it, if any.
-    /// Not an attempt: `attempts` is unchanged. Returns whether the row is still open.
-    pub fn defer_outbox(&self, id: i64, by: &str, at: DateTime<Utc>) -> Result<bool> {
+    /// Asks the retry sweep to bring an open row back at `at` or later (a refused claim,
+    /// or a pacing wait too long to sit out). Never moves a retry time earlier: a
+    /// concurrent `mark_retry` by the row's owner keeps its back-off. With `release_by`,
+    /// also ends that sender's own lease on the row. Not an attempt: `attempts` is
+    /// unchanged. Returns whether the row is still open.
+    pub fn defer_outbox(&self, id: i64, at: DateTime<Utc>, release_by: Option<&str>) -> Result<bool> {
         let mut conn = self.pool.get()?;
-        let n = diesel::update(outbox::table.find(id).filter(outbox::status.eq_any(OPEN)))
-            .set(outbox::next_attempt_at.eq(Some(to_db(at))))
-            .execute(&mut *conn)?;
-        diesel::update(outbox::table.find(id).filter(outbox::claimed_by.eq(by)))
-            .set((
-                outbox::claimed_until.eq(None::<NaiveDateTime>),
-                outbox::claimed_by.eq(None::<String>),
-            ))
-            .execute(&mut *conn)?;
-        Ok(n == 1)
+        write_tx(&mut conn, |conn| {
+            let current: Option<Option<NaiveDateTime>> = outbox::table
+                .find(id)
+                .filter(outbox::status.eq_any(OPEN))
+                .select(outbox::next_attempt_at)
+                .first(conn)
+                .optional()?;
+            let Some(current) = current else {
+                return Ok(false);
+            };
+            let at = current.map_or(to_db(at), |c| c.max(to_db(at)));
+            diesel::update(outbox::table.find(id))
+                .set(outbox::next_attempt_at.eq(Some(at)))
+                .execute(conn)?;
+            if let Some(by) = release_by {
+                diesel::update(outbox::table.find(id).filter(outbox::claimed_by.eq(by)))
+                    .set((
+                        outbox::claimed_until.eq(None::<NaiveDateTime>),
+                        outbox::claimed_by.eq(None::<String>),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(true)
+        })
     }
 
     /// The member's pair-rate state: the GCRA theoretical arrival time, if any.
