@@ -187,6 +187,19 @@ impl<Q: Queue + Clone> Sender<Q> {
         Ok(claim)
     }
 
+    /// Row `id` is done: publishes the member's next message if it was held back behind
+    /// it (the sweep would bring it too, a few seconds later).
+    pub(crate) async fn hand_off(&self, id: i64) -> Result<(), SenderError> {
+        let store = self.store.clone();
+        let now = (self.clock)();
+        if let Some(next) = blocking(move || store.release_successor(id, now)).await? {
+            self.queue
+                .push(&self.outbox_stream, next.to_string().as_bytes())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Waits for the row's pair-rate and global slot, reserving both. `Some` if the wait
     /// is too long to sit out: the row was handed back to the sweep.
     pub(crate) async fn pace(&self, row: &OutboxRow) -> Result<Option<SendResult>, SenderError> {

@@ -222,6 +222,12 @@ impl<Q: Queue + Clone> Sender<Q> {
                 continue;
             };
             let result = self.deliver(id).await?;
+            if matches!(
+                result,
+                SendResult::Sent(_) | SendResult::Dead | SendResult::WindowClosed
+            ) {
+                self.hand_off(id).await?;
+            }
             consumer.ack(&d.id).await?;
             if result == SendResult::AuthFailed {
                 return Ok(true);

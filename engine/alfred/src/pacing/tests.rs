@@ -485,3 +485,39 @@ async fn a_long_pacing_wait_goes_back_to_the_sweep_sqlite() {
 async fn a_long_pacing_wait_goes_back_to_the_sweep_postgres() {
     a_long_pacing_wait_goes_back_to_the_sweep(Db::Postgres).await;
 }
+
+/// Bubbles 1 and 2 of one member reach two senders; the one with 2 is first and holds it
+/// back. Once 1 is sent, its sender publishes 2 at once: no sweep round needed.
+async fn a_held_message_is_handed_off_when_its_predecessor_is_sent(db: Db) {
+    let db = TestDb::new(db);
+    let fake = fake_graph::start().await;
+    let ids = queue_texts(db.store(), "w-hand", "Anna", &["one", "two"]);
+    let a = sender(&db, &fake, Pacing::new("a", 80), fixed_clock(t0()));
+    let b = sender(&db, &fake, Pacing::new("b", 80), fixed_clock(t0()));
+    assert!(matches!(b.deliver(ids[1]).await.unwrap(), SendResult::Held(_)));
+    a.queue.push("t-outbox", ids[0].to_string().as_bytes()).await.unwrap();
+    let mut consumer = Consumer::new(a.queue.clone(), {
+        let mut c = ConsumerConfig::new("t-outbox", "sender", "a");
+        c.block = Duration::ZERO;
+        c
+    });
+    assert!(!a.run_once(&mut consumer).await.unwrap());
+    assert_eq!(texts(&fake), ["one"]);
+    // The hand-off put bubble 2 on the queue, due now (the clock has not moved).
+    assert!(!a.run_once(&mut consumer).await.unwrap());
+    assert_eq!(texts(&fake), ["one", "two"]);
+    assert_eq!(
+        db.store().outbox_row(ids[1]).unwrap().unwrap().status,
+        OutboxStatus::Sent
+    );
+}
+
+#[tokio::test]
+async fn a_held_message_is_handed_off_when_its_predecessor_is_sent_sqlite() {
+    a_held_message_is_handed_off_when_its_predecessor_is_sent(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_held_message_is_handed_off_when_its_predecessor_is_sent_postgres() {
+    a_held_message_is_handed_off_when_its_predecessor_is_sent(Db::Postgres).await;
+}

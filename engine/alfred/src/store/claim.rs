@@ -153,6 +153,39 @@ impl Store {
         })
     }
 
+    /// After row `id` is done (sent or dead): if the member's next open row was held back
+    /// behind it (`pending` with a `next_attempt_at`), it becomes due now. Returns its
+    /// id, for the caller to publish, so held bubbles need not wait for a sweep round.
+    pub fn release_successor(&self, id: i64, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |conn| {
+            let Some(member) = outbox::table
+                .find(id)
+                .select(outbox::member)
+                .first::<String>(conn)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let next: Option<(i64, String, Option<NaiveDateTime>)> = outbox::table
+                .filter(outbox::member.eq(&member))
+                .filter(outbox::status.eq_any(OPEN))
+                .order(outbox::id)
+                .select((outbox::id, outbox::status, outbox::next_attempt_at))
+                .first(conn)
+                .optional()?;
+            match next {
+                Some((next, status, Some(_))) if status == "pending" => {
+                    diesel::update(outbox::table.find(next))
+                        .set(outbox::next_attempt_at.eq(Some(to_db(now))))
+                        .execute(conn)?;
+                    Ok(Some(next))
+                }
+                _ => Ok(None),
+            }
+        })
+    }
+
     /// The member's pair-rate state: the GCRA theoretical arrival time, if any.
     pub fn recipient_tat(&self, member: &str) -> Result<Option<DateTime<Utc>>> {
         let mut conn = self.pool.get()?;
