@@ -18,6 +18,7 @@
 //! | `WHATSAPP_API_VERSION` | Graph API version | `v25.0` |
 //! | `ALFRED_INSECURE_DEV` | `1` accepts unsigned webhooks (development only; warns on every start) | unset |
 //! | `ALFRED_UNKNOWN_SENDERS` | `ignore` or `reply` (a fixed "not a member" reply, no household data) | `ignore` |
+//! | `ALFRED_SEND_RATE` | messages per second this process's sender may send (Meta: 80 per number; split it across sender processes) | `80` |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ pub struct Config {
     pub unknown_senders: UnknownSenderPolicy,
     /// What a non-member is told under [`UnknownSenderPolicy::Reply`].
     pub unknown_sender_reply: String,
+    /// Global send rate of this process's sender, messages per second.
+    pub send_rate: u32,
 }
 
 /// The default reply to a non-member: says what this number is, and nothing about who
@@ -185,6 +188,17 @@ impl Config {
         if unknown_sender_reply.chars().count() > 4096 {
             errors.push("ALFRED_UNKNOWN_SENDER_REPLY: at most 4096 characters (WhatsApp's text limit)".to_owned());
         }
+        let send_rate = match get("ALFRED_SEND_RATE").map(|v| v.parse::<u32>()) {
+            None => crate::pacing::DEFAULT_SEND_RATE,
+            Some(Ok(n)) if (1..=1000).contains(&n) => n,
+            Some(_) => {
+                errors.push(
+                    "ALFRED_SEND_RATE: a whole number of messages per second from 1 to 1000 (Meta's default limit is 80 per number)"
+                        .to_owned(),
+                );
+                crate::pacing::DEFAULT_SEND_RATE
+            }
+        };
         let instance = get("INSTANCE").unwrap_or_else(|| "alfred-1".to_owned());
         if !instance
             .chars()
@@ -211,6 +225,7 @@ impl Config {
             insecure_dev,
             unknown_senders,
             unknown_sender_reply,
+            send_rate,
         })
     }
 
@@ -247,6 +262,7 @@ mod tests {
         assert_eq!(c.api_version, "v25.0");
         assert_eq!(c.unknown_senders, UnknownSenderPolicy::Ignore);
         assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.send_rate, 80);
     }
 
     #[test]
@@ -260,6 +276,17 @@ mod tests {
         let e = with("0.0.0.0:8080").unwrap_err();
         assert_eq!(e.0.len(), 1);
         assert!(e.0[0].starts_with("ALFRED_METRICS_LISTEN: must differ"), "{e}");
+    }
+
+    #[test]
+    fn the_send_rate_is_a_whole_number_of_messages_per_second() {
+        let ok = cfg(&[("META_APP_SECRET", "s"), ("ALFRED_SEND_RATE", "20")]).unwrap();
+        assert_eq!(ok.send_rate, 20);
+        for bad in ["0", "-5", "2.5", "fast", "1001"] {
+            let e = cfg(&[("META_APP_SECRET", "s"), ("ALFRED_SEND_RATE", bad)]).unwrap_err();
+            assert_eq!(e.0.len(), 1, "{bad}: {e}");
+            assert!(e.0[0].starts_with("ALFRED_SEND_RATE: a whole number"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -281,6 +308,7 @@ mod tests {
             ("WHATSAPP_API_VERSION", "25"),
             ("ALFRED_UNKNOWN_SENDERS", "shout"),
             ("INSTANCE", "a b"),
+            ("ALFRED_SEND_RATE", "lots"),
         ])
         .unwrap_err();
         let text = e.to_string();
@@ -294,6 +322,7 @@ mod tests {
             "WHATSAPP_API_VERSION",
             "ALFRED_UNKNOWN_SENDERS",
             "INSTANCE",
+            "ALFRED_SEND_RATE",
         ] {
             assert!(text.contains(var), "{var} missing from:\n{text}");
         }

@@ -15,8 +15,14 @@
 //!
 //! Scripted failures ([`FakeGraph::fail_next`]) and a response delay
 //! ([`FakeGraph::set_delay`]) take precedence over the rules above.
+//!
+//! Optionally it enforces Meta's rate limits on sends, on tokio's clock (so tests under
+//! `tokio::time::pause` see virtual time): the pair rate ([`FakeGraph::enforce_pair_rate`],
+//! a GCRA per recipient → 429 with error 131056) and the number's throughput
+//! ([`FakeGraph::enforce_throughput`], at most n accepted sends in any second → 429 with
+//! error 130429). A refused send does not count against either limit.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -25,6 +31,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// The bearer token the fake accepts unless [`start_with_token`] says otherwise.
 pub const TOKEN: &str = "fake-graph-token";
@@ -73,6 +80,15 @@ struct State {
     send_failures: VecDeque<(u16, Value)>,
     delay: Duration,
     next_id: u64,
+    times: Vec<Instant>,
+    /// (interval, burst) and each recipient's theoretical arrival time.
+    pair_rate: Option<(Duration, u32)>,
+    pair_tat: HashMap<String, Instant>,
+    pair_hits: usize,
+    /// Sends per second, and the accepted sends of the last second.
+    throughput: Option<u32>,
+    accepted: VecDeque<Instant>,
+    throughput_hits: usize,
 }
 
 /// A running fake Graph API; stops when dropped.
@@ -148,6 +164,33 @@ impl FakeGraph {
     pub fn set_delay(&self, delay: Duration) {
         lock(&self.state).delay = delay;
     }
+
+    /// When each request arrived (tokio's clock), in arrival order.
+    pub fn request_times(&self) -> Vec<Instant> {
+        lock(&self.state).times.clone()
+    }
+
+    /// From now on, answers 131056 to a send that exceeds the pair rate for its recipient:
+    /// one message per `interval`, `burst` at once (a GCRA, like [`crate::pacing::Rate`]).
+    pub fn enforce_pair_rate(&self, interval: Duration, burst: u32) {
+        lock(&self.state).pair_rate = Some((interval, burst.max(1)));
+    }
+
+    /// From now on, answers 130429 to a send beyond `per_second` accepted sends in any
+    /// one-second window.
+    pub fn enforce_throughput(&self, per_second: u32) {
+        lock(&self.state).throughput = Some(per_second);
+    }
+
+    /// Sends refused with 131056 so far.
+    pub fn pair_rate_hits(&self) -> usize {
+        lock(&self.state).pair_hits
+    }
+
+    /// Sends refused with 130429 so far.
+    pub fn throughput_hits(&self) -> usize {
+        lock(&self.state).throughput_hits
+    }
 }
 
 impl Drop for FakeGraph {
@@ -194,6 +237,49 @@ fn is_messages_path(path: &str) -> bool {
             && phone.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// Meta's limits, if enforced: `Some(response)` refuses the send to `to` at `now`, and an
+/// accepted send is counted.
+fn rate_limited(s: &mut State, to: &str, now: Instant) -> Option<(u16, Value)> {
+    if let Some(limit) = s.throughput {
+        while s
+            .accepted
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            s.accepted.pop_front();
+        }
+        if s.accepted.len() >= limit as usize {
+            s.throughput_hits += 1;
+            return Some((
+                429,
+                error_body(
+                    130_429,
+                    "(#130429) Rate limit hit",
+                    "Cloud API message throughput has been reached.",
+                ),
+            ));
+        }
+    }
+    if let Some((interval, burst)) = s.pair_rate {
+        let tat = s.pair_tat.get(to).copied().unwrap_or(now).max(now);
+        let tolerance = interval * (burst - 1);
+        if tat.duration_since(now) > tolerance {
+            s.pair_hits += 1;
+            return Some((
+                429,
+                error_body(
+                    131_056,
+                    "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+                    "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.",
+                ),
+            ));
+        }
+        s.pair_tat.insert(to.to_owned(), tat + interval);
+    }
+    s.accepted.push_back(now);
+    None
+}
+
 /// Decides the response (see [`decide`]) and records the exchange.
 fn respond(state: &Mutex<State>, token: &str, req: &RecordedRequest) -> (u16, Value) {
     let (status, response) = decide(state, token, req);
@@ -209,6 +295,8 @@ fn respond(state: &Mutex<State>, token: &str, req: &RecordedRequest) -> (u16, Va
 fn decide(state: &Mutex<State>, token: &str, req: &RecordedRequest) -> (u16, Value) {
     let mut s = lock(state);
     s.requests.push(req.clone());
+    let now = Instant::now();
+    s.times.push(now);
     if let Some(failure) = s.failures.pop_front() {
         return failure;
     }
@@ -239,6 +327,9 @@ fn decide(state: &Mutex<State>, token: &str, req: &RecordedRequest) -> (u16, Val
     let Some(input) = body.get("to").or_else(|| body.get("recipient")).and_then(Value::as_str) else {
         return (400, invalid_param("The parameter to is required."));
     };
+    if let Some(refused) = rate_limited(&mut s, input, now) {
+        return refused;
+    }
     s.next_id += 1;
     let wa_id: String = input.chars().filter(char::is_ascii_digit).collect();
     let response = json!({

@@ -86,6 +86,24 @@ impl GraphClient {
         )
     }
 
+    /// A client without client-side timeouts, for tests under `tokio::time::pause`: a
+    /// paused clock jumps to the next timer whenever the runtime waits for I/O, so a
+    /// request timeout would fire while the fake is still answering.
+    pub fn untimed(base_url: &str, version: &str, phone_number_id: &str, token: &str) -> Result<Self, reqwest::Error> {
+        // No idle pool either: its reaper is a timer too.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .user_agent(concat!("alfred-home/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            version: version.trim_matches('/').to_owned(),
+            phone_number_id: phone_number_id.to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
     /// A client with explicit connect and whole-request timeouts.
     pub fn with_timeouts(
         base_url: &str,

@@ -30,6 +30,7 @@ pub mod flowdir;
 pub mod graph;
 pub mod metrics;
 pub mod order;
+pub mod pacing;
 pub mod queue;
 pub mod role;
 pub mod run;

@@ -11,6 +11,9 @@
 //! are dead with the reason; 131047 (the 24-hour window is closed) is recorded
 //! distinctly; 190 (token) is a loud operator error and pauses sending instead of
 //! failing every message.
+//!
+//! Before the Graph call a row is claimed (a lease, and only on the member's oldest
+//! unsent row) and paced (Meta's pair rate and the global rate): see [`crate::pacing`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,10 +22,11 @@ use std::time::Duration;
 use alfred_core::flow::FlowSet;
 use chrono::{DateTime, Utc};
 
-use crate::graph::{Outbound, backoff};
+use crate::graph::Outbound;
+use crate::pacing::Pacing;
 use crate::queue::{Consumer, Queue};
 use crate::role::blocking;
-use crate::store::{OutboxRow, OutboxStatus, Store};
+use crate::store::{Claim, OutboxRow, Store};
 use crate::whatsapp::errors::SendFailure;
 use crate::whatsapp::outbound::Recipient;
 
@@ -49,6 +53,9 @@ pub enum SendResult {
     AuthFailed,
     /// Nothing to do: already sent or dead, or no such row.
     Skipped,
+    /// Not sendable yet (an older message to the member is unsent, another sender holds
+    /// it, or pacing asks for a long wait): the retry sweep brings it back at this time.
+    Held(DateTime<Utc>),
 }
 
 /// Counters for metrics.
@@ -82,18 +89,18 @@ pub struct Sender<Q> {
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// Counters.
     pub counters: Arc<SenderCounters>,
+    /// Claims and rate limits (shared by this process's sender tasks).
+    pub pacing: Arc<Pacing>,
 }
 
 impl<Q: Queue + Clone> Sender<Q> {
     /// Sends one outbox row.
     pub async fn deliver(&self, id: i64) -> Result<SendResult, SenderError> {
-        let store = self.store.clone();
-        let Some(row) = blocking(move || store.outbox_row(id)).await? else {
-            return Ok(SendResult::Skipped);
+        let row = match self.claim(id, (self.clock)()).await? {
+            Claim::Owned(row) => *row,
+            Claim::Done => return Ok(SendResult::Skipped),
+            Claim::Held(at) => return Ok(SendResult::Held(at)),
         };
-        if !matches!(row.status, OutboxStatus::Pending | OutboxStatus::Failed) {
-            return Ok(SendResult::Skipped);
-        }
         let Some(recipient) = self.recipient_of(&row) else {
             return self.dead(id, None, "recipient is no longer a household member").await;
         };
@@ -101,6 +108,9 @@ impl<Q: Queue + Clone> Sender<Q> {
             Ok(m) => m,
             Err(e) => return self.dead(id, None, &format!("undecodable outbox message: {e}")).await,
         };
+        if let Some(held) = self.pace(&row).await? {
+            return Ok(held);
+        }
         let now = (self.clock)();
         match self.outbound.send(&recipient, &message).await {
             Ok(sent) => {
@@ -124,7 +134,7 @@ impl<Q: Queue + Clone> Sender<Q> {
                         )
                         .await;
                 }
-                let wait = backoff(u32::try_from(row.attempts).unwrap_or(0), min_backoff, id.unsigned_abs());
+                let wait = self.rate_limit_backoff(&row, code, min_backoff, now).await?;
                 let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
                 let store = self.store.clone();
                 blocking(move || store.mark_retry(id, Some(code), &reason, at)).await?;
@@ -222,6 +232,12 @@ impl<Q: Queue + Clone> Sender<Q> {
                 continue;
             };
             let result = self.deliver(id).await?;
+            if matches!(
+                result,
+                SendResult::Sent(_) | SendResult::Dead | SendResult::WindowClosed
+            ) {
+                self.hand_off(id).await?;
+            }
             consumer.ack(&d.id).await?;
             if result == SendResult::AuthFailed {
                 return Ok(true);
@@ -244,7 +260,7 @@ mod tests {
     use crate::graph::GraphClient;
     use crate::queue::sql::{SqlQueue, SqlQueueConfig};
     use crate::queue::{AnyQueue, ConsumerConfig};
-    use crate::store::{CommitOutcome, EventCommit};
+    use crate::store::{CommitOutcome, EventCommit, OutboxStatus};
 
     struct Fixture {
         sender: Sender<AnyQueue>,
@@ -285,6 +301,7 @@ mod tests {
             outbox_stream: "t-outbox".into(),
             clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()),
             counters: Arc::default(),
+            pacing: Arc::new(Pacing::new("s1", crate::pacing::DEFAULT_SEND_RATE)),
         };
         Fixture { sender, fake, dir }
     }
@@ -398,6 +415,7 @@ mod tests {
                 outbox_stream: self.outbox_stream.clone(),
                 clock: self.clock.clone(),
                 counters: self.counters.clone(),
+                pacing: self.pacing.clone(),
             }
         }
     }

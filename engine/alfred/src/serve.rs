@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::flowdir::FlowDir;
 use crate::graph::{ConsoleSender, GraphClient, Outbound};
 use crate::metrics::{DeadLetterStream, Metrics};
+use crate::pacing::Pacing;
 use crate::queue::redis::{RedisQueue, RedisQueueConfig};
 use crate::queue::sql::{SqlQueue, SqlQueueConfig};
 use crate::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
@@ -225,22 +226,35 @@ impl Service {
                 outbox_stream: self.streams.outbox.clone(),
                 clock,
                 counters: self.metrics.sender_counters(),
+                pacing: Arc::new(Pacing::new(self.config.instance.clone(), self.config.send_rate)),
             };
             let mut cfg = ConsumerConfig::new(self.streams.outbox.clone(), SENDER_GROUP, self.config.instance.clone());
             cfg.block = Duration::from_secs(1);
             let mut consumer = Consumer::new(self.queue.clone(), cfg)
                 .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Outbox));
-            let token = stop.clone();
+            let sender = Arc::new(sender);
+            // The sweep runs beside the send loop, never raced against it: dropping a
+            // `run_once` that had already leased entries (a `select!` on a sweep tick
+            // would) leaves them stuck until their lease runs out.
+            let (sweeper, token) = (sender.clone(), stop.clone());
             tasks.spawn(async move {
                 let mut sweep = tokio::time::interval(Duration::from_secs(5));
                 loop {
                     tokio::select! {
                         () = token.cancelled() => return,
                         _ = sweep.tick() => {
-                            if let Err(e) = sender.sweep(Duration::from_secs(30)).await {
+                            if let Err(e) = sweeper.sweep(Duration::from_secs(30)).await {
                                 tracing::warn!(error = %e, "outbox sweep failed");
                             }
                         }
+                    }
+                }
+            });
+            let token = stop.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = token.cancelled() => return,
                         r = sender.run_once(&mut consumer) => match r {
                             Ok(true) => tokio::select! {
                                 () = token.cancelled() => return,

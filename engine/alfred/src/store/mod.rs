@@ -17,6 +17,7 @@
 //! - `conn`: [`AnyConnection`], the pool manager, SQLite pragmas, the write transaction.
 //! - `commit`: [`EventCommit`] and the data/conversation reads.
 //! - `outbox`: [`OutboxRow`] and the sender's lifecycle updates.
+//! - `claim`: the sender's lease on a row (one member's rows in order) and the pacing state.
 //! - `timers`: timer reads.
 //! - `error`: [`StoreError`] and its retryable/permanent split.
 //!
@@ -27,6 +28,7 @@ pub(crate) mod conn;
 mod error;
 pub mod schema;
 
+mod claim;
 mod commit;
 mod outbox;
 mod timers;
@@ -43,6 +45,7 @@ use diesel::RunQueryDsl;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use claim::Claim;
 pub use commit::{CommitOutcome, EventCommit, OrderCheck, StateCheck};
 pub use conn::{AnyConnection, AnyManager, Backend};
 pub use error::StoreError;

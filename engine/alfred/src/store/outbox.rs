@@ -150,7 +150,7 @@ impl OutboxRow {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = outbox)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-struct RawOutbox {
+pub(super) struct RawOutbox {
     id: i64,
     member: String,
     message: String,
@@ -170,7 +170,7 @@ struct RawOutbox {
 }
 
 impl RawOutbox {
-    fn into_row(self) -> Result<OutboxRow> {
+    pub(super) fn into_row(self) -> Result<OutboxRow> {
         // The CHECK constraints make both failures impossible short of manual edits.
         let status = OutboxStatus::parse(&self.status)
             .ok_or_else(|| StoreError::Invalid(format!("outbox {}: unknown status `{}`", self.id, self.status)))?;
@@ -203,7 +203,7 @@ impl RawOutbox {
 }
 
 /// Statuses a send outcome may be recorded over. `sent` and `dead` are final.
-const OPEN: [&str; 2] = ["pending", "failed"];
+pub(super) const OPEN: [&str; 2] = ["pending", "failed"];
 
 impl Store {
     /// Pending rows never published and committed at or before `older_than`, oldest
@@ -250,12 +250,16 @@ impl Store {
         row.map(RawOutbox::into_row).transpose()
     }
 
-    /// Pending-retry rows (`failed`) whose `next_attempt_at` has come, soonest first.
+    /// Rows due again, soonest first (ties by id, so one member's rows keep their order):
+    /// `failed` rows whose retry time has come, and `pending` rows the sender held back
+    /// (an older row of the member was unsent, or pacing) whose `next_attempt_at` has
+    /// come. Rows under a live claim are left to their sender.
     pub fn retry_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>> {
         let mut conn = self.pool.get()?;
         let rows: Vec<RawOutbox> = outbox::table
-            .filter(outbox::status.eq("failed"))
+            .filter(outbox::status.eq_any(OPEN))
             .filter(outbox::next_attempt_at.le(to_db(now)))
+            .filter(outbox::claimed_until.is_null().or(outbox::claimed_until.le(to_db(now))))
             .order((outbox::next_attempt_at, outbox::id))
             .limit(limit)
             .select(RawOutbox::as_select())
@@ -279,6 +283,8 @@ impl Store {
                 outbox::next_attempt_at.eq(None::<NaiveDateTime>),
                 outbox::sent_at.eq(now),
                 outbox::updated_at.eq(now),
+                outbox::claimed_until.eq(None::<NaiveDateTime>),
+                outbox::claimed_by.eq(None::<String>),
             ))
             .execute(&mut *conn)?;
         Ok(n == 1)
@@ -303,6 +309,8 @@ impl Store {
                 outbox::last_error.eq(reason),
                 // Bookkeeping only; decisions use next_attempt_at, which the caller set.
                 outbox::updated_at.eq(to_db(Utc::now())),
+                outbox::claimed_until.eq(None::<NaiveDateTime>),
+                outbox::claimed_by.eq(None::<String>),
             ))
             .execute(&mut *conn)?;
         Ok(n == 1)
@@ -320,6 +328,8 @@ impl Store {
                 outbox::error_code.eq(error_code),
                 outbox::last_error.eq(reason),
                 outbox::updated_at.eq(to_db(Utc::now())),
+                outbox::claimed_until.eq(None::<NaiveDateTime>),
+                outbox::claimed_by.eq(None::<String>),
             ))
             .execute(&mut *conn)?;
         Ok(n == 1)

@@ -66,6 +66,20 @@ diesel::table! {
         updated_at -> Timestamp,
         /// Address of a non-member recipient (`+<wa_id>` or `user:<id>`); `member` is empty then.
         to_address -> Nullable<Text>,
+        /// The sender's lease on the row (the claim taken before the Graph call).
+        claimed_until -> Nullable<Timestamp>,
+        /// The sender instance holding the lease.
+        claimed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Per-recipient pair-rate state, shared by every sender process.
+    recipient_pacing (member) {
+        /// Member name.
+        member -> Text,
+        /// GCRA theoretical arrival time of the member's next message.
+        tat -> Timestamp,
     }
 }
 
@@ -163,6 +177,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     records,
     timers,
     queue_jobs,
+    recipient_pacing,
 );
 
 diesel::table! {

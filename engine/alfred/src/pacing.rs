@@ -1,0 +1,268 @@
+//! Outbound pacing: the claim on a row before it is sent, Meta's per-recipient pair rate,
+//! and the global throughput limit of the business number. See `docs/time.md`, Pacing.
+//!
+//! - **Claim** ([`Store::claim_outbox`](crate::store::Store::claim_outbox)): a lease on the
+//!   row, taken atomically before the Graph call, and only on a member's oldest open row.
+//!   That both stops two senders from sending one row and keeps one member's messages in
+//!   order across any number of sender tasks and processes.
+//! - **Pair rate** (Meta: about 1 message per 6 s to one user, short bursts allowed; over
+//!   it → 131056): a GCRA per member whose state lives in the database
+//!   (`recipient_pacing`), so every sender process sees it. The claim serializes one
+//!   member's sends, so that state has one writer at a time.
+//! - **Global rate** (Meta: 80 messages/s per number by default; over it → 130429): a
+//!   GCRA in this process. Several sender processes each get their own; configure
+//!   `ALFRED_SEND_RATE` to the number's limit divided by the number of sender processes.
+//!
+//! A wait up to [`MAX_INLINE_WAIT`] is slept out holding the claim; a longer one (a
+//! 131056/130429 back-off) releases the row to the retry sweep instead, so one member's
+//! back-off never stalls the sender for everyone else.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::graph::{MAX_BACKOFF, backoff};
+use crate::queue::Queue;
+use crate::role::blocking;
+use crate::sender::{SendResult, Sender, SenderError};
+use crate::store::{Claim, OutboxRow};
+
+/// Meta's sustained pair rate: one message per 6 s to the same user.
+pub const PAIR_INTERVAL: Duration = Duration::from_secs(6);
+/// Messages one member may get at once before the 6 s spacing applies. Meta tolerates
+/// bursts up to 45 but counts them against future quota (a burst of 20 means about two
+/// minutes of silence); 5 covers a flow's bubbles and stays far from that debt.
+pub const PAIR_BURST: u32 = 5;
+/// Meta's default throughput per business number (messages per second).
+pub const DEFAULT_SEND_RATE: u32 = 80;
+/// The longest pacing wait slept out while holding a claim; longer ones go to the sweep.
+/// One pair interval: a member's next bubble waits inline, but the sender (which reads
+/// its batch in order) never blocks other members for longer than that.
+pub const MAX_INLINE_WAIT: Duration = PAIR_INTERVAL;
+/// The claim's lease: covers the longest inline wait plus the Graph request timeout, so
+/// a live sender never loses its row to another one mid-send.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(120);
+
+/// Error code: pair rate limit hit (same business → same user too fast).
+pub const PAIR_RATE_HIT: i64 = 131_056;
+/// Error code: the number's throughput was reached.
+pub const THROUGHPUT_HIT: i64 = 130_429;
+
+fn chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// A rate as GCRA parameters: one message per `interval` sustained, `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// Sustained spacing between messages.
+    pub interval: Duration,
+    /// Messages allowed at once (at least 1).
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Meta's pair rate, with our burst allowance.
+    pub const PAIR: Rate = Rate {
+        interval: PAIR_INTERVAL,
+        burst: PAIR_BURST,
+    };
+
+    /// `n` messages per second, evenly spaced (no burst: at most `n + 1` in any second).
+    pub fn per_second(n: u32) -> Rate {
+        Rate {
+            interval: Duration::from_secs(1) / n.max(1),
+            burst: 1,
+        }
+    }
+
+    fn tolerance(&self) -> chrono::Duration {
+        chrono(self.interval * self.burst.max(1).saturating_sub(1))
+    }
+
+    /// GCRA: the earliest time at or after `at` a message may go, given the stored
+    /// theoretical arrival time `tat`, and the `tat` to store once it went then.
+    pub fn next_slot(&self, tat: Option<DateTime<Utc>>, at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let tat = tat.map_or(at, |t| t.max(at));
+        let slot = (tat - self.tolerance()).max(at);
+        (slot, tat + chrono(self.interval))
+    }
+
+    /// The `tat` that makes the next slot no earlier than `until` (a back-off).
+    pub fn paused_until(&self, tat: Option<DateTime<Utc>>, until: DateTime<Utc>) -> DateTime<Utc> {
+        let paused = until + self.tolerance();
+        tat.map_or(paused, |t| t.max(paused))
+    }
+}
+
+/// Meta's advice on 131056: retry after 4^X seconds (X = 0, 1, 2, … failed attempts),
+/// capped like every back-off.
+pub fn pair_backoff(attempts: u32) -> Duration {
+    let secs = 4u64.checked_pow(attempts).unwrap_or(u64::MAX);
+    Duration::from_secs(secs).min(MAX_BACKOFF)
+}
+
+/// One sender's pacing: its claim name, the pair rate and the in-process global limit.
+#[derive(Debug)]
+pub struct Pacing {
+    instance: String,
+    pair: Rate,
+    global: Rate,
+    global_tat: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl Pacing {
+    /// Pacing for sender `instance` (the name on its claims), sending at most
+    /// `send_rate` messages per second, with Meta's pair rate.
+    pub fn new(instance: impl Into<String>, send_rate: u32) -> Pacing {
+        Pacing {
+            instance: instance.into(),
+            pair: Rate::PAIR,
+            global: Rate::per_second(send_rate),
+            global_tat: Mutex::new(None),
+        }
+    }
+
+    /// The same with another pair rate (tests use a tighter one).
+    pub fn with_pair_rate(mut self, pair: Rate) -> Pacing {
+        self.pair = pair;
+        self
+    }
+
+    /// The name this sender puts on its claims.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The per-recipient rate.
+    pub fn pair(&self) -> Rate {
+        self.pair
+    }
+
+    fn global_tat(&self) -> std::sync::MutexGuard<'_, Option<DateTime<Utc>>> {
+        self.global_tat
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reserves the first global slot at or after `earliest` if it is no later than
+    /// `latest`; otherwise reserves nothing and says when the first slot is.
+    pub fn reserve_global(
+        &self,
+        earliest: DateTime<Utc>,
+        latest: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, DateTime<Utc>> {
+        let mut tat = self.global_tat();
+        let (slot, next) = self.global.next_slot(*tat, earliest);
+        if slot > latest {
+            return Err(slot);
+        }
+        *tat = Some(next);
+        Ok(slot)
+    }
+
+    /// 130429: no message goes out from this process before `until`.
+    pub fn pause_global(&self, until: DateTime<Utc>) {
+        let mut tat = self.global_tat();
+        *tat = Some(self.global.paused_until(*tat, until));
+    }
+}
+
+impl<Q: Queue + Clone> Sender<Q> {
+    /// Claims row `id` for this sender. A held row is deferred (the sweep brings it back
+    /// when it may be sendable), so acking its queue entry loses nothing.
+    pub(crate) async fn claim(&self, id: i64, now: DateTime<Utc>) -> Result<Claim, SenderError> {
+        let store = self.store.clone();
+        let by = self.pacing.instance().to_owned();
+        let claim = blocking(move || store.claim_outbox(id, &by, now, chrono(CLAIM_LEASE))).await?;
+        if let Claim::Held(at) = claim {
+            tracing::debug!(
+                outbox.id = id,
+                "outbound message held back (order, claim or retry time)"
+            );
+            let store = self.store.clone();
+            blocking(move || store.defer_outbox(id, at, None)).await?;
+        }
+        Ok(claim)
+    }
+
+    /// Row `id` is done: publishes the member's next message if it was held back behind
+    /// it (the sweep would bring it too, a few seconds later).
+    pub(crate) async fn hand_off(&self, id: i64) -> Result<(), SenderError> {
+        let store = self.store.clone();
+        let now = (self.clock)();
+        if let Some(next) = blocking(move || store.release_successor(id, now)).await? {
+            self.queue
+                .push(&self.outbox_stream, next.to_string().as_bytes())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the row's pair-rate and global slot, reserving both. `Some` if the wait
+    /// is too long to sit out: the row was handed back to the sweep.
+    pub(crate) async fn pace(&self, row: &OutboxRow) -> Result<Option<SendResult>, SenderError> {
+        let now = (self.clock)();
+        let store = self.store.clone();
+        let member = row.member.clone();
+        let tat = blocking(move || store.recipient_tat(&member)).await?;
+        let pair = self.pacing.pair();
+        let (pair_slot, _) = pair.next_slot(tat, now);
+        let latest = now + chrono(MAX_INLINE_WAIT);
+        let slot = if pair_slot > latest {
+            Err(pair_slot)
+        } else {
+            self.pacing.reserve_global(pair_slot, latest)
+        };
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(at) => {
+                let (store, id, by) = (self.store.clone(), row.id, self.pacing.instance().to_owned());
+                blocking(move || store.defer_outbox(id, at, Some(&by))).await?;
+                return Ok(Some(SendResult::Held(at)));
+            }
+        };
+        let (_, next_tat) = pair.next_slot(tat, slot);
+        let store = self.store.clone();
+        let member = row.member.clone();
+        blocking(move || store.set_recipient_tat(&member, next_tat)).await?;
+        if let Ok(wait) = (slot - now).to_std()
+            && !wait.is_zero()
+        {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(None)
+    }
+
+    /// The retry wait after a retryable failure with `code`, applying Meta's back-off
+    /// advice: 131056 pauses this member (4^X s), 130429 pauses the whole sender.
+    pub(crate) async fn rate_limit_backoff(
+        &self,
+        row: &OutboxRow,
+        code: i64,
+        min_backoff: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Duration, SenderError> {
+        let attempts = u32::try_from(row.attempts).unwrap_or(0);
+        let mut wait = backoff(attempts, min_backoff, row.id.unsigned_abs());
+        if code == PAIR_RATE_HIT {
+            wait = wait.max(pair_backoff(attempts));
+            let until = now + chrono(wait);
+            let store = self.store.clone();
+            let member = row.member.clone();
+            let pair = self.pacing.pair();
+            blocking(move || {
+                let tat = store.recipient_tat(&member)?;
+                store.set_recipient_tat(&member, pair.paused_until(tat, until))
+            })
+            .await?;
+        } else if code == THROUGHPUT_HIT {
+            self.pacing.pause_global(now + chrono(wait));
+        }
+        Ok(wait)
+    }
+}
+
+#[cfg(test)]
+mod tests;
