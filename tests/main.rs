@@ -10,6 +10,8 @@
 //! - `core_is_pure`: `alfred-core` depends on no I/O crate.
 //! - `cli`: the real `alfred` binary (`check`, `test`, `shell`).
 //! - `service`: the running service in process: signed webhook in, reply at a fake Graph API.
+//! - `window`: the 24-hour window in worker + sender on both backends (template
+//!   fallback, async 131047, defer until the member writes).
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -29,3 +31,5 @@ mod hostile_yaml;
 mod schema_drift;
 #[path = "integration/service.rs"]
 mod service;
+#[path = "integration/window.rs"]
+mod window;

@@ -44,7 +44,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub use commit::{CommitOutcome, EventCommit};
 pub use conn::{AnyConnection, AnyManager, Backend};
 pub use error::StoreError;
-pub use outbox::{DeliveryState, OutboxRow, OutboxStatus};
+pub use outbox::{DeliveryState, OutboxRow, OutboxStatus, WindowPlan};
 
 /// The Postgres migration set.
 ///

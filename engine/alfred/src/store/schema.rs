@@ -14,6 +14,8 @@ diesel::table! {
         state -> Text,
         /// Last commit that wrote it (UTC).
         updated_at -> Timestamp,
+        /// The member's last inbound message (opens the 24-hour window).
+        last_inbound_at -> Nullable<Timestamp>,
     }
 }
 
@@ -62,6 +64,12 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         /// Last change.
         updated_at -> Timestamp,
+        /// Fallback template and policy outside the 24-hour window, as JSON.
+        fallback -> Nullable<Text>,
+        /// Parked until the member writes again (window closed, policy `defer`).
+        deferred_at -> Nullable<Timestamp>,
+        /// What the window rule did: `template`, `deferred`, `dropped`, `replaced`.
+        window_action -> Nullable<Text>,
     }
 }
 
