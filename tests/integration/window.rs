@@ -5,7 +5,8 @@
 //! - window closed at send time → the fallback template is sent (the row keeps its id);
 //! - Meta's 131047 in a `failed` status after a free-form send → the template is sent,
 //!   once;
-//! - no fallback, policy `defer` → parked, and sent right after the member writes.
+//! - no fallback, policy `defer` → parked, and sent right after the member writes;
+//! - `alfred test` on a briefing with the windows closed (`tests/fixtures/window/`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -335,4 +336,23 @@ async fn deferred_until_the_member_writes_sqlite() {
 #[tokio::test]
 async fn deferred_until_the_member_writes_postgres() {
     deferred_until_the_member_writes(true).await;
+}
+
+/// `alfred test` (the real binary, virtual clock) on a morning briefing whose members'
+/// windows are closed: the template, a drop and a deferred message that waits for the
+/// member (`tests/fixtures/window/`).
+#[test]
+fn alfred_test_plays_a_briefing_with_the_window_closed() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alfred"))
+        .args(["test", "tests/fixtures/window"])
+        .current_dir(root())
+        .output()
+        .expect("run alfred");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
 }
