@@ -733,4 +733,7 @@ fn a_proactive_free_form_send_must_say_what_happens_outside_the_window() {
     assert!(codes(fb).is_empty());
     let bad_fb = "id: s\ntriggers: [{ schedule: { cron: '0 7 * * *' } }]\nsteps:\n  - send: { text: hi, fallback: { name: nudge, params: [a] } }\n";
     assert_eq!(codes(bad_fb), ["template-params"]);
+    // A template crosses the window itself: a fallback on it is pointless (a warning).
+    let tpl_fb = "id: s\ntriggers: [{ keywords: [x] }]\nsteps:\n  - send: { template: { name: nudge, params: [a, b] }, fallback: { name: nudge, params: [a, b] } }\n";
+    assert_eq!(codes(tpl_fb), ["fallback"]);
 }
