@@ -13,6 +13,8 @@
 //! - `pipeline`: the service's failure paths on both backends: statuses, a 429 then a
 //!   send, a worker killed between commit and ack, several workers on one list.
 //! - `metrics`: `/metrics` of a webhook process and of a worker + sender process.
+//! - `window`: the 24-hour window in worker + sender on both backends (template
+//!   fallback, async 131047, defer until the member writes).
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -36,3 +38,5 @@ mod pipeline;
 mod schema_drift;
 #[path = "integration/service.rs"]
 mod service;
+#[path = "integration/window.rs"]
+mod window;

@@ -100,6 +100,16 @@ const CASES: &[(&[&str], &[Expect])] = &[
         &[(E, "schedule", 6, 17, "unknown time zone \"Europe/Amsterdamm\"")],
     ),
     (
+        &["proactive_send.yaml"],
+        &[(
+            E,
+            "proactive-send",
+            7,
+            11,
+            "a schedule or timer reaches this message, but it says nothing about a closed 24-hour window",
+        )],
+    ),
+    (
         &["whatsapp_limits.yaml"],
         &[
             (E, "whatsapp-limit", 10, 9, "4 buttons; WhatsApp allows 1 to 3"),

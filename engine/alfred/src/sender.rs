@@ -8,9 +8,14 @@
 //!
 //! Failures are classified by Meta's error code (`whatsapp::errors`): retryable ones get
 //! exponential backoff with jitter and come back through the retry sweep; permanent ones
-//! are dead with the reason; 131047 (the 24-hour window is closed) is recorded
-//! distinctly; 190 (token) is a loud operator error and pauses sending instead of
-//! failing every message.
+//! are dead with the reason; 190 (token) is a loud operator error and pauses sending
+//! instead of failing every message.
+//!
+//! The 24-hour window is applied at send time, the moment that matters
+//! ([`alfred_core::window::decide`] with the member's last inbound time from the
+//! database): outside it a free-form row is replaced by its fallback template, parked
+//! until the member writes (`defer`), or dropped. Meta's 131047 (window closed) leads to
+//! the same decision, taken as if the window were closed.
 //!
 //! Before the Graph call a row is claimed (a lease, and only on the member's oldest
 //! unsent row) and paced (Meta's pair rate and the global rate): see [`crate::pacing`].
@@ -20,9 +25,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use alfred_core::flow::FlowSet;
+use alfred_core::window::WindowDecision;
 use chrono::{DateTime, Utc};
 
-use crate::graph::Outbound;
+use crate::graph::{Outbound, backoff};
 use crate::pacing::Pacing;
 use crate::queue::{Consumer, Queue};
 use crate::role::blocking;
@@ -45,8 +51,12 @@ pub enum SendResult {
     Sent(String),
     /// Will be retried at the given time.
     Retry(DateTime<Utc>),
-    /// The member's 24-hour window is closed (needs a template; see the time issue).
+    /// Meta reported the window closed and the row has no way around it (dead, 131047).
     WindowClosed,
+    /// The window is closed: parked until the member writes again.
+    Deferred,
+    /// The window is closed and the policy is `drop`: dead with that reason.
+    Dropped,
     /// Failed for good; the reason is on the row.
     Dead,
     /// The token is invalid: an operator must act. The row is retried later.
@@ -67,8 +77,14 @@ pub struct SenderCounters {
     pub retried: AtomicU64,
     /// Dead letters (including window-closed).
     pub dead: AtomicU64,
-    /// Window-closed failures.
+    /// Window-closed errors (131047) in send responses.
     pub window_closed: AtomicU64,
+    /// Fallback templates sent because the window was closed.
+    pub window_template: AtomicU64,
+    /// Rows parked until their member writes.
+    pub window_deferred: AtomicU64,
+    /// Rows dropped by an `outside_window: drop` policy.
+    pub window_dropped: AtomicU64,
     /// Authentication failures.
     pub auth_failed: AtomicU64,
 }
@@ -108,10 +124,26 @@ impl<Q: Queue + Clone> Sender<Q> {
             Ok(m) => m,
             Err(e) => return self.dead(id, None, &format!("undecodable outbox message: {e}")).await,
         };
+        let plan = match row.window_plan() {
+            Ok(p) => p,
+            Err(e) => return self.dead(id, None, &format!("undecodable window plan: {e}")).await,
+        };
         if let Some(held) = self.pace(&row).await? {
             return Ok(held);
         }
         let now = (self.clock)();
+        let store = self.store.clone();
+        let member = row.member.clone();
+        let last_inbound = blocking(move || store.last_inbound(&member)).await?;
+        // A reply to a non-member answers the message they just sent: inside their window.
+        let decision = if row.to_address.is_some() {
+            WindowDecision::Send
+        } else {
+            plan.decide(&message, last_inbound, now)
+        };
+        if let Some(result) = self.outside_window(id, row.attempts, &recipient, decision, now).await? {
+            return Ok(result);
+        }
         match self.outbound.send(&recipient, &message).await {
             Ok(sent) => {
                 let store = self.store.clone();
@@ -143,6 +175,11 @@ impl<Q: Queue + Clone> Sender<Q> {
             }
             Err(SendFailure::WindowClosed { reason }) => {
                 self.counters.window_closed.fetch_add(1, Ordering::Relaxed);
+                // Meta knows best: the window is closed, whatever our records say.
+                let decision = plan.decide(&message, None, now);
+                if let Some(result) = self.outside_window(id, row.attempts, &recipient, decision, now).await? {
+                    return Ok(result);
+                }
                 self.dead(id, Some(131_047), &format!("window closed: {reason}"))
                     .await?;
                 Ok(SendResult::WindowClosed)
@@ -178,6 +215,83 @@ impl<Q: Queue + Clone> Sender<Q> {
                 (Some(u), None) => Some(Recipient::UserId(u.clone())),
                 (None, None) => None,
             })
+    }
+
+    /// Carries out a 24-hour window decision for row `id`; `None` means "send the row as
+    /// written". Kept apart from `deliver` so the window logic reads in one place.
+    async fn outside_window(
+        &self,
+        id: i64,
+        attempts: i32,
+        recipient: &Recipient,
+        decision: WindowDecision,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SendResult>, SenderError> {
+        let store = self.store.clone();
+        match decision {
+            WindowDecision::Send => Ok(None),
+            WindowDecision::Defer => {
+                tracing::info!(outbox.id = id, "window closed: deferred until the member writes");
+                blocking(move || store.mark_deferred(id, now)).await?;
+                self.counters.window_deferred.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(SendResult::Deferred))
+            }
+            WindowDecision::Drop => {
+                self.counters.window_dropped.fetch_add(1, Ordering::Relaxed);
+                self.dead(
+                    id,
+                    Some(131_047),
+                    "window closed; dropped by the `outside_window: drop` policy",
+                )
+                .await?;
+                blocking(move || store.mark_window_action(id, "dropped")).await?;
+                Ok(Some(SendResult::Dropped))
+            }
+            WindowDecision::SendTemplate(template) => {
+                tracing::info!(outbox.id = id, "window closed: sending the fallback template");
+                match self.outbound.send(recipient, &template).await {
+                    Ok(sent) => {
+                        let wamid = sent.wamid.clone();
+                        // The row keeps its identity: status webhooks match the template's wamid.
+                        blocking(move || {
+                            store.mark_sent(id, &wamid, now)?;
+                            store.mark_window_action(id, "template")
+                        })
+                        .await?;
+                        self.counters.window_template.fetch_add(1, Ordering::Relaxed);
+                        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                        Ok(Some(SendResult::Sent(sent.wamid)))
+                    }
+                    Err(SendFailure::Retry {
+                        code,
+                        min_backoff,
+                        reason,
+                    }) if attempts + 1 < MAX_ATTEMPTS => {
+                        // The next attempt decides again (the member may have written by then).
+                        let wait = backoff(u32::try_from(attempts).unwrap_or(0), min_backoff, id.unsigned_abs());
+                        let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
+                        blocking(move || store.mark_retry(id, Some(code), &reason, at)).await?;
+                        self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                        Ok(Some(SendResult::Retry(at)))
+                    }
+                    Err(SendFailure::Auth { code, reason }) => {
+                        tracing::error!(code, "WhatsApp rejected the access token; sending is paused: {reason}");
+                        self.counters.auth_failed.fetch_add(1, Ordering::Relaxed);
+                        let at = now + chrono::Duration::from_std(AUTH_PAUSE).unwrap_or(chrono::Duration::minutes(5));
+                        blocking(move || store.mark_retry(id, Some(code), &reason, at)).await?;
+                        Ok(Some(SendResult::AuthFailed))
+                    }
+                    Err(SendFailure::Retry { code, reason, .. } | SendFailure::Permanent { code, reason }) => Ok(Some(
+                        self.dead(id, Some(code), &format!("fallback template failed: {reason}"))
+                            .await?,
+                    )),
+                    Err(SendFailure::WindowClosed { reason }) => Ok(Some(
+                        self.dead(id, Some(131_047), &format!("fallback template failed: {reason}"))
+                            .await?,
+                    )),
+                }
+            }
+        }
     }
 
     async fn dead(&self, id: i64, code: Option<i64>, reason: &str) -> Result<SendResult, SenderError> {
@@ -314,6 +428,9 @@ mod tests {
             effects: vec![Effect::Send(EngineOutbound {
                 to: to.into(),
                 message: OutMessage::Text { body: body.into() },
+                fallback: None,
+                // A reply that finds the window closed (131047) is dropped, not parked.
+                outside_window: alfred_core::window::WindowPolicy::Drop,
             })],
             now: Utc::now(),
             ..Default::default()
@@ -384,9 +501,10 @@ mod tests {
             fake_graph::error_body(131_047, "(#131047) Re-engagement message", "more than 24 hours"),
         );
         let id = queue_reply(&f, "w3", "Anna", "late");
-        assert_eq!(f.sender.deliver(id).await.unwrap(), SendResult::WindowClosed);
+        assert_eq!(f.sender.deliver(id).await.unwrap(), SendResult::Dropped);
         let row = f.sender.store.outbox_row(id).unwrap().unwrap();
         assert_eq!((row.status, row.error_code), (OutboxStatus::Dead, Some(131_047)));
+        assert_eq!(f.sender.counters.window_closed.load(Ordering::Relaxed), 1);
 
         f.fake.fail_next(
             1,

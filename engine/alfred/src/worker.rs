@@ -30,6 +30,9 @@ use crate::run::{publish, run_event_ordered};
 use crate::store::{CommitOutcome, OrderCheck, Store};
 use crate::whatsapp::inbound::{self, Inbound, WebhookBatch};
 
+/// Meta's "re-engagement message" error: the member's 24-hour window was closed.
+const WINDOW_CLOSED: i64 = 131_047;
+
 /// The role's error type (shared with the other roles).
 pub use crate::role::RoleError as WorkerError;
 
@@ -132,11 +135,15 @@ impl<Q: Queue> Worker<Q> {
             let error = st.errors.first().map(|e| (e.code, e.title.clone()));
             let status = st.status.as_str();
             let wamid = st.wamid.clone();
+            let window_closed = error.as_ref().is_some_and(|(code, _)| *code == WINDOW_CLOSED);
             let found = blocking(move || store.update_delivery(&wamid, status, error)).await?;
             if found {
                 out.statuses += 1;
             } else {
                 tracing::debug!(status, "status for an unknown outbound message");
+            }
+            if found && window_closed {
+                self.window_closed_after_send(st.wamid, &mut out).await?;
             }
         }
         if !out.published.is_empty() {
@@ -199,6 +206,7 @@ impl<Q: Queue> Worker<Q> {
         };
         let now = (self.clock)();
         let wamid = msg.wamid.clone();
+        let member_name = member.clone();
         let event = Arc::new(Event {
             member,
             kind: EventKind::Message(msg.message),
@@ -235,14 +243,32 @@ impl<Q: Queue> Worker<Q> {
             CommitOutcome::Committed { outbox_ids } => {
                 self.counters.handled.fetch_add(1, Ordering::Relaxed);
                 out.handled += 1;
-                publish(&self.queue, &self.outbox_stream, Some(&wamid), &outbox_ids).await?;
-                out.published.extend(outbox_ids);
+                // The member's message reopened their window: what waited for it goes
+                // first, in its original order, then the replies.
+                let store = self.store.clone();
+                let member = member_name;
+                let mut ids = blocking(move || store.wake_deferred(&member, now)).await?;
+                ids.extend(outbox_ids);
+                publish(&self.queue, &self.outbox_stream, Some(&wamid), &ids).await?;
+                out.published.extend(ids);
             }
             // Held and Conflict never come back from the loop above / run_event_ordered.
             CommitOutcome::Duplicate | CommitOutcome::Held | CommitOutcome::Conflict => {
                 self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 out.duplicates += 1;
             }
+        }
+        Ok(())
+    }
+
+    /// A `failed` status with 131047: the message hit a closed window after all. The
+    /// row's fallback goes out as a new row (once), or its policy applies.
+    async fn window_closed_after_send(&self, wamid: String, out: &mut Processed) -> Result<(), WorkerError> {
+        let store = self.store.clone();
+        let now = (self.clock)();
+        if let Some(id) = blocking(move || store.window_closed_after_send(&wamid, now)).await? {
+            publish(&self.queue, &self.outbox_stream, None, &[id]).await?;
+            out.published.push(id);
         }
         Ok(())
     }

@@ -30,6 +30,7 @@ fn shape_ask(i: usize) -> String {
     let prio = (i % 7) as i32 - 3;
     format!(
         r#"id: f{i:04}
+outside_window: defer
 description: "Flow {i}: say \"kw{i:04}\" or \"rx{i:04} milk\""
 priority: {prio}
 expires_after: 30m

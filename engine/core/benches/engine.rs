@@ -340,6 +340,7 @@ steps:
         "remind.yaml",
         r#"
 id: remind
+outside_window: defer
 description: "\"remind me to call grandma in 20 minutes\""
 priority: 4
 triggers:

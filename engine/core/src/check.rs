@@ -20,7 +20,7 @@ use crate::flow::{
 };
 use crate::model::{
     self, AskDef, BranchDef, ButtonDef, FlowFile, HouseholdFile, ListMenuDef, NextDef, OptionsFromDef, Pos, SendDef,
-    Sp, StepDef, TriggerDef,
+    Sp, StepDef, TemplateSendDef, TriggerDef,
 };
 use crate::parse::{normalize, parse_duration};
 use crate::schedule::CronSchedule;
@@ -648,6 +648,7 @@ fn compile_flows(
                 let entry = timer_in.entry(target).or_default();
                 entry.vars.extend(t.data.keys().cloned());
                 entry.steps.extend(t.step.as_ref().map(|st| st.value.clone()));
+                entry.first |= t.step.is_none();
             }
         }
     }
@@ -670,6 +671,8 @@ struct TimerTargets {
     vars: HashSet<String>,
     /// Steps timers start at (entries for the reachability check).
     steps: HashSet<String>,
+    /// Whether some timer starts the flow at its first step.
+    first: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -973,6 +976,7 @@ fn compile_flow(
         description,
         interruptible: def.interruptible,
         hidden: def.hidden,
+        outside_window: def.outside_window.as_ref().map(|p| p.value),
         expires_after,
         steps,
         step_index,
@@ -980,6 +984,7 @@ fn compile_flow(
         version: hex::encode(&Sha256::digest(file.text.as_bytes())[..8]),
     };
     check_graph(&mut cx, &flow, def, &routed, &timer_in.steps);
+    check_proactive(&mut cx, &flow, def, timer_in);
     (flow, routed)
 }
 
@@ -1549,50 +1554,69 @@ fn compile_recipient(cx: &mut FlowCtx<'_>, to: Option<&Sp<String>>, household: &
     }
 }
 
+/// A template by name with its parameters: the name must be declared in household.yaml
+/// and the parameter count must match.
+fn compile_template(cx: &mut FlowCtx<'_>, t: &TemplateSendDef, household: &Household) -> (String, Vec<Tpl>) {
+    match household.templates.get(&t.name.value) {
+        None => {
+            let hint = did_you_mean(&t.name.value, household.templates.keys().map(String::as_str)).map_or_else(
+                || "declare approved templates under `templates:` in household.yaml".to_owned(),
+                |s| format!("did you mean `{s}`?"),
+            );
+            cx.err(
+                "unknown-template",
+                t.name.pos,
+                format!("unknown template `{}`", t.name.value),
+            )
+            .hint = Some(hint);
+        }
+        Some(info) if info.params.len() != t.params.value.len() => {
+            cx.err(
+                "template-params",
+                t.params.pos.max(t.name.pos),
+                format!(
+                    "template `{}` takes {} parameter(s), {} given",
+                    t.name.value,
+                    info.params.len(),
+                    t.params.value.len()
+                ),
+            )
+            .hint = Some("parameters are positional, in the order declared in household.yaml".to_owned());
+        }
+        Some(_) => {}
+    }
+    let params = t.params.value.iter().filter_map(|p| cx.tpl(p)).collect();
+    (t.name.value.clone(), params)
+}
+
 fn compile_send(cx: &mut FlowCtx<'_>, s: &SendDef, pos: Pos, household: &Household) -> Option<SendSpec> {
     let to = compile_recipient(cx, s.to.as_ref(), household);
+    let outside_window = s.outside_window.as_ref().map(|p| p.value);
     if let Some(t) = &s.template {
         if s.text.is_some() || s.buttons.is_some() || s.list.is_some() || s.buttons_from.is_some() {
             cx.err("send", pos, "a template send cannot also have text, buttons or a list")
                 .hint = Some("the template's own body is sent; pass values as `params`".to_owned());
         }
-        match household.templates.get(&t.name.value) {
-            None => {
-                let hint = did_you_mean(&t.name.value, household.templates.keys().map(String::as_str)).map_or_else(
-                    || "declare approved templates under `templates:` in household.yaml".to_owned(),
-                    |s| format!("did you mean `{s}`?"),
-                );
-                cx.err(
-                    "unknown-template",
-                    t.name.pos,
-                    format!("unknown template `{}`", t.name.value),
-                )
-                .hint = Some(hint);
-            }
-            Some(info) if info.params.len() != t.params.value.len() => {
-                cx.err(
-                    "template-params",
-                    t.params.pos.max(t.name.pos),
-                    format!(
-                        "template `{}` takes {} parameter(s), {} given",
-                        t.name.value,
-                        info.params.len(),
-                        t.params.value.len()
-                    ),
-                )
-                .hint = Some("parameters are positional, in the order declared in household.yaml".to_owned());
-            }
-            Some(_) => {}
+        if let Some(f) = &s.fallback {
+            // Templates cross a closed window themselves, so a fallback would never be used.
+            cx.warn(
+                "fallback",
+                f.name.pos,
+                "a template send needs no `fallback`; it is never used",
+            )
+            .hint = Some("templates may be sent outside the 24-hour window; remove `fallback`".to_owned());
         }
-        let params = t.params.value.iter().filter_map(|p| cx.tpl(p)).collect();
         return Some(SendSpec {
             text: None,
             options: Options::None,
             footer: None,
-            template: Some((t.name.value.clone(), params)),
+            template: Some(compile_template(cx, t, household)),
+            fallback: None,
+            outside_window,
             to,
         });
     }
+    let fallback = s.fallback.as_ref().map(|f| compile_template(cx, f, household));
     let text = match &s.text {
         Some(t) => cx.text(t),
         None => {
@@ -1628,6 +1652,8 @@ fn compile_send(cx: &mut FlowCtx<'_>, s: &SendDef, pos: Pos, household: &Househo
         options,
         footer,
         template: None,
+        fallback,
+        outside_window,
         to,
     })
 }
@@ -1667,6 +1693,7 @@ fn compile_ask(
         buttons: a.buttons.clone(),
         buttons_from: a.buttons_from.clone(),
         list: a.list.clone(),
+        outside_window: a.outside_window.clone(),
         ..Default::default()
     };
     let prompt = compile_send(cx, &send, pos, household);
@@ -1862,6 +1889,69 @@ fn check_graph(
         .hint = Some(format!(
             "the engine stops a flow after {MAX_STEPS_PER_EVENT} steps without waiting; add an `ask` or an exit"
         ));
+    }
+    cx.step = None;
+}
+
+/// Sends that a schedule or timer reaches before the member answers anything go out
+/// when the member's 24-hour window may well be closed: a free-form one needs a
+/// template `fallback` or an explicit `outside_window` policy (on the send or the
+/// flow), so that what happens then is a decision, not an accident. An error, because
+/// without one the message silently waits (or never arrives) exactly when it matters.
+fn check_proactive(cx: &mut FlowCtx<'_>, flow: &Flow, def: &FlowFile, timer_in: &TimerTargets) {
+    let n = flow.steps.len();
+    if flow.outside_window.is_some() || n == 0 {
+        return;
+    }
+    let mut stack: Vec<usize> = flow.schedules.iter().map(|(_, s)| s.start).collect();
+    stack.extend(timer_in.steps.iter().filter_map(|st| flow.step_index.get(st).copied()));
+    if timer_in.first {
+        stack.push(0);
+    }
+    let mut seen = vec![false; n];
+    while let Some(i) = stack.pop() {
+        if i >= n || seen[i] {
+            continue;
+        }
+        seen[i] = true;
+        let step = &flow.steps[i];
+        let send = match &step.action {
+            Action::Send(s) => Some(s),
+            Action::Ask(a) => Some(&a.prompt),
+            _ => None,
+        };
+        if let Some(s) = send
+            && s.template.is_none()
+            && s.fallback.is_none()
+            && s.outside_window.is_none()
+        {
+            let sd = &def.steps.value[i];
+            let pos = sd
+                .send
+                .as_ref()
+                .map(|p| p.pos)
+                .or(sd.id.as_ref().map(|p| p.pos))
+                .unwrap_or(def.steps.pos);
+            cx.step = Some(step.id.clone());
+            let what = if matches!(step.action, Action::Ask(_)) {
+                "question"
+            } else {
+                "message"
+            };
+            cx.err(
+                "proactive-send",
+                pos,
+                format!("a schedule or timer reaches this {what}, but it says nothing about a closed 24-hour window"),
+            )
+            .hint = Some(
+                "add `fallback:` with an approved template, or `outside_window: defer` or `drop` (on the send or the flow)"
+                    .to_owned(),
+            );
+        }
+        // After a question the member has written, so the window is open again.
+        if !matches!(step.action, Action::Ask(_)) {
+            stack.extend(successors(step));
+        }
     }
     cx.step = None;
 }

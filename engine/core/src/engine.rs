@@ -24,6 +24,7 @@ use crate::flow::{
 use crate::model::{MessageKind, Role};
 use crate::parse::{item_key, normalize, parse_datetime, parse_duration, parse_items, parse_number};
 use crate::tmpl::{Expr, Tpl, roots};
+use crate::window::WindowPolicy;
 
 /// Id of the (single) idle-timeout timer of a member's pending question. Timer ids are
 /// unique per household, so the member's name is part of it.
@@ -1209,6 +1210,8 @@ impl<'a> Run<'a> {
             OutMessage::Text {
                 body: clip(body.trim(), MAX_BODY),
             },
+            None,
+            WindowPolicy::default(),
         );
         Ok(())
     }
@@ -1240,6 +1243,18 @@ impl<'a> Run<'a> {
                 None => by_language.push((lang, vec![name])),
             }
         }
+        // A template has its own fixed language, so one fallback serves every recipient.
+        let fallback = match &s.fallback {
+            Some((name, params)) => Some(self.render_template(name, params)?),
+            None => None,
+        };
+        let flow_policy = self
+            .state
+            .frames
+            .last()
+            .and_then(|f| self.fs.flow(&f.flow))
+            .and_then(|f| f.outside_window);
+        let policy = s.outside_window.or(flow_policy).unwrap_or_default();
         let mut offered = Vec::new();
         for (lang, names) in by_language {
             let (msg, choices) = match self.render_message(s, &lang, body_override.clone()) {
@@ -1254,9 +1269,31 @@ impl<'a> Run<'a> {
             if names.contains(&self.member.name) || offered.is_empty() {
                 offered = choices;
             }
-            self.push_send(&names, msg);
+            self.push_send(&names, msg, fallback.clone(), policy);
         }
         Ok(offered)
+    }
+
+    /// Renders an approved template with its parameters.
+    fn render_template(&mut self, name: &str, params: &[Tpl]) -> Result<OutMessage, StepError> {
+        let language = self
+            .fs
+            .household
+            .templates
+            .get(name)
+            .ok_or_else(|| StepError::new(format!("unknown template `{name}`")))?
+            .language
+            .clone();
+        let mut values = Vec::with_capacity(params.len());
+        for p in params {
+            let v = self.render(p)?;
+            values.push(template_param(&v));
+        }
+        Ok(OutMessage::Template {
+            name: name.to_owned(),
+            language,
+            params: values,
+        })
     }
 
     /// Renders a message in one language: the message and the options it offers.
@@ -1411,11 +1448,13 @@ impl<'a> Run<'a> {
         Ok((msg, choices))
     }
 
-    fn push_send(&mut self, to: &[String], message: OutMessage) {
+    fn push_send(&mut self, to: &[String], message: OutMessage, fallback: Option<OutMessage>, policy: WindowPolicy) {
         for name in to {
             self.effects.push(Effect::Send(Outbound {
                 to: name.clone(),
                 message: message.clone(),
+                fallback: fallback.clone(),
+                outside_window: policy,
             }));
         }
     }

@@ -315,7 +315,9 @@ id: morning
 triggers:
   - schedule: { cron: "0 7 * * 1-5", for: adults }
 steps:
-  - send: "Good morning {{ member.name }}, it is {{ now | datefmt('%a %H:%M') }}"
+  - send:
+      text: "Good morning {{ member.name }}, it is {{ now | datefmt('%a %H:%M') }}"
+      fallback: { name: nudge, params: ["{{ member.name }}", "{{ now | datefmt('%a') }}"] }
 "#,
     ]);
     let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
@@ -334,6 +336,8 @@ steps:
     // Saturday and Sunday have no slot; Monday has.
     let out = texts(&sim.advance_to(Utc.with_ymd_and_hms(2026, 1, 12, 6, 30, 0).unwrap()));
     assert_eq!(out.len(), 8, "Wed, Thu, Fri, Mon for two adults: {out:?}");
+    // Days after they last wrote, their windows are closed: the template goes.
+    assert_eq!(out[7], "Ben: [template nudge: Ben | Mon]");
 }
 
 #[test]
@@ -471,6 +475,7 @@ steps:
 fn timers_start_fire_once_and_cancel() {
     let fs = flows(&[r#"
 id: remind
+outside_window: defer
 triggers:
   - { regex: '^in (?P<d>\S+) say (?P<w>.+)$', start: start }
   - { keywords: [never mind], start: stop }
@@ -634,6 +639,7 @@ steps:
 fn schedules_honour_when_and_roles() {
     let fs = flows(&[r#"
 id: brief
+outside_window: defer
 triggers:
   - schedule: { cron: "0 7 * * *" }
     when: member.name != 'Ben'
@@ -686,4 +692,90 @@ fn prefill_skips_a_question_whose_answer_was_given_and_asks_otherwise() {
         say(&mut sim, "Anna", "check the oven"),
         ["Anna: check the oven at Mon 09:20"]
     );
+}
+
+#[test]
+fn outside_the_window_a_timer_message_is_templated_deferred_or_dropped() {
+    let fs = flows(&[r#"
+id: later
+outside_window: defer
+triggers: [{ keywords: [later] }]
+steps:
+  - timer_start: { id: "t-{{ member.name }}", after: 2d, step: fire }
+  - send: ok
+    next: end
+  - id: fire
+    send:
+      text: "free-form {{ member.name }}"
+      fallback: { name: nudge, params: ["{{ member.name }}", "late"] }
+  - send: deferred
+  - send:
+      text: dropped
+      outside_window: drop
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "later"), ["Anna: ok"]);
+    // Two days later Anna's window is closed.
+    let out = sim.advance_to(t0() + chrono::Duration::days(2));
+    assert_eq!(texts(&out), ["Anna: [template nudge: Anna | late]"]);
+    let trace: Vec<String> = sim.last_trace.iter().map(|(_, t)| t.to_string()).collect();
+    for d in ["template", "defer", "drop"] {
+        assert!(
+            trace.contains(&format!("24-hour window of Anna closed: {d}")),
+            "{trace:?}"
+        );
+    }
+    // Her next message reopens the window: the deferred one goes first, then the reply.
+    assert_eq!(say(&mut sim, "Anna", "later"), ["Anna: deferred", "Anna: ok"]);
+    assert!(sim.deferred.is_empty());
+    // Within the window (she wrote an hour before the timer) it goes as written.
+    sim.advance_to(t0() + chrono::Duration::days(4) - chrono::Duration::hours(1));
+    assert!(say(&mut sim, "Anna", "hmm").is_empty());
+    let out = sim.advance_to(t0() + chrono::Duration::days(4));
+    assert_eq!(texts(&out), ["Anna: free-form Anna", "Anna: deferred", "Anna: dropped"]);
+}
+
+#[test]
+fn a_proactive_free_form_send_must_say_what_happens_outside_the_window() {
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: HOUSEHOLD.into(),
+    };
+    let flow = |text: &str| SourceFile {
+        path: "f.yaml".into(),
+        text: text.into(),
+    };
+    let codes = |text: &str| -> Vec<&'static str> {
+        load(Some(&household), &[flow(text)])
+            .diagnostics
+            .iter()
+            .map(|d| d.code)
+            .collect()
+    };
+    // From a timer started without a step: the first step is proactive.
+    let timer = "id: t\ntriggers: [{ keywords: [go] }]\nsteps:\n  - timer_start: { id: x, after: 1h, flow: r }\n";
+    let checked = load(
+        Some(&household),
+        &[
+            flow(timer),
+            SourceFile {
+                path: "r.yaml".into(),
+                text: "id: r\nsteps:\n  - send: hi\n  - ask: { slot: a, prompt: ok?, outside_window: drop }\n".into(),
+            },
+        ],
+    );
+    let got: Vec<&str> = checked.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(got, ["proactive-send"], "{:?}", checked.diagnostics);
+    // A schedule reaching a question; nothing after the question is checked.
+    let sched = "id: s\ntriggers: [{ schedule: { cron: '0 7 * * *' } }]\nsteps:\n  - ask: { slot: a, prompt: Up? }\n  - send: thanks\n";
+    assert_eq!(codes(sched), ["proactive-send"]);
+    // A flow-level policy, a fallback or a template send settles it.
+    assert!(codes(&format!("outside_window: drop\n{sched}")).is_empty());
+    let fb = "id: s\ntriggers: [{ schedule: { cron: '0 7 * * *' } }]\nsteps:\n  - send: { text: hi, fallback: { name: nudge, params: [a, b] } }\n";
+    assert!(codes(fb).is_empty());
+    let bad_fb = "id: s\ntriggers: [{ schedule: { cron: '0 7 * * *' } }]\nsteps:\n  - send: { text: hi, fallback: { name: nudge, params: [a] } }\n";
+    assert_eq!(codes(bad_fb), ["template-params"]);
+    // A template crosses the window itself: a fallback on it is pointless (a warning).
+    let tpl_fb = "id: s\ntriggers: [{ keywords: [x] }]\nsteps:\n  - send: { template: { name: nudge, params: [a, b] }, fallback: { name: nudge, params: [a, b] } }\n";
+    assert_eq!(codes(tpl_fb), ["fallback"]);
 }

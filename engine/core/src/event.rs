@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DataChange;
 use crate::model::MessageKind;
+use crate::window::WindowPolicy;
 
 /// A JSON object of slot or variable values.
 pub type Values = BTreeMap<String, serde_json::Value>;
@@ -217,6 +218,12 @@ pub struct Outbound {
     pub to: String,
     /// The message.
     pub message: OutMessage,
+    /// The template to send instead when the member's 24-hour window is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<OutMessage>,
+    /// What happens outside the window when there is no fallback.
+    #[serde(default, skip_serializing_if = "WindowPolicy::is_default")]
+    pub outside_window: WindowPolicy,
 }
 
 /// A reply option (button or list row).
@@ -401,6 +408,14 @@ pub enum Trace {
         /// Step id.
         step: String,
     },
+    /// The recipient's 24-hour window was closed when a free-form message was due
+    /// (recorded by the edges that apply [`crate::window::decide`]).
+    Window {
+        /// Recipient member.
+        to: String,
+        /// `template`, `defer`, `drop`, or `delivered` (a deferred message went out).
+        decision: String,
+    },
 }
 
 /// Why a trigger did not match.
@@ -478,6 +493,10 @@ impl fmt::Display for Trace {
             }
             Trace::Failed { flow, step, error } => write!(f, "flow `{flow}` failed at `{step}`: {error}"),
             Trace::NoRecipient { step } => write!(f, "send in `{step}` had no recipient"),
+            Trace::Window { to, decision } => match decision.as_str() {
+                "delivered" => write!(f, "{to} wrote: deferred message delivered"),
+                d => write!(f, "24-hour window of {to} closed: {d}"),
+            },
         }
     }
 }

@@ -14,6 +14,7 @@ use regex::{Regex, RegexSet};
 use crate::model::{Audience, MessageKind, Role, TemplateParamType};
 use crate::schedule::CronSchedule;
 use crate::tmpl::{Expr, Templates, Tpl};
+use crate::window::WindowPolicy;
 
 /// A validated flow set plus its household: everything `handle` needs besides state.
 #[derive(Debug)]
@@ -247,6 +248,8 @@ pub struct Flow {
     pub interruptible: bool,
     /// Hidden from help.
     pub hidden: bool,
+    /// Default policy for sends outside the 24-hour window, if the flow declares one.
+    pub outside_window: Option<WindowPolicy>,
     /// Idle expiry.
     pub expires_after: Duration,
     /// Steps in order.
@@ -346,6 +349,11 @@ pub struct SendSpec {
     pub footer: Option<Text>,
     /// Template to send instead of text.
     pub template: Option<(String, Vec<Tpl>)>,
+    /// Template sent instead when the recipient's 24-hour window is closed.
+    pub fallback: Option<(String, Vec<Tpl>)>,
+    /// Policy without a fallback outside the window, if the send declares one
+    /// (else the flow's applies).
+    pub outside_window: Option<WindowPolicy>,
     /// Recipient(s).
     pub to: Recipient,
 }

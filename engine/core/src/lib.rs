@@ -19,6 +19,7 @@
 //! - [`sim`]: a household simulator on a virtual clock (tests and shell).
 //! - [`testing`]: conversation tests (`alfred test`).
 //! - [`schema`]: JSON Schema of the files for editors.
+//! - [`window`]: WhatsApp's 24-hour window: send, template fallback, defer or drop.
 
 pub mod check;
 pub mod data;
@@ -33,6 +34,7 @@ pub mod schema;
 pub mod sim;
 pub mod testing;
 pub mod tmpl;
+pub mod window;
 
 pub use check::{Checked, SourceFile, load};
 pub use engine::handle;

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 use std::fmt;
 
+use crate::window::WindowPolicy;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -400,6 +401,10 @@ pub struct FlowFile {
     /// Hide from the generated help.
     #[serde(default)]
     pub hidden: bool,
+    /// What happens to a free-form send without a `fallback` when the recipient's
+    /// 24-hour window is closed: `defer` (send when they next write) or `drop`.
+    /// Proactive sends (from schedules and timers) need this or a `fallback`.
+    pub outside_window: Option<Sp<WindowPolicy>>,
     /// What starts the flow.
     #[serde(default)]
     pub triggers: Vec<TriggerDef>,
@@ -685,6 +690,10 @@ pub struct SendDef {
     pub list: Option<ListMenuDef>,
     /// An approved template.
     pub template: Option<TemplateSendDef>,
+    /// The approved template sent instead when the recipient's 24-hour window is closed.
+    pub fallback: Option<TemplateSendDef>,
+    /// Outside the window without a `fallback`: `defer` or `drop` (overrides the flow's).
+    pub outside_window: Option<Sp<WindowPolicy>>,
     /// Footer under the body (at most 60 characters).
     pub footer: Option<Sp<Text>>,
     /// Recipient: default the current member; a member name (template), or
@@ -700,6 +709,8 @@ struct SendShadow {
     buttons_from: Option<OptionsFromDef>,
     list: Option<ListMenuDef>,
     template: Option<TemplateSendDef>,
+    fallback: Option<TemplateSendDef>,
+    outside_window: Option<Sp<WindowPolicy>>,
     footer: Option<Sp<Text>>,
     to: Option<Sp<String>>,
 }
@@ -712,6 +723,8 @@ impl From<SendShadow> for SendDef {
             buttons_from: s.buttons_from,
             list: s.list,
             template: s.template,
+            fallback: s.fallback,
+            outside_window: s.outside_window,
             footer: s.footer,
             to: s.to,
         }
@@ -728,7 +741,7 @@ string_or_struct!(
     SendDef,
     SendShadow,
     text,
-    "a text, or a map with `text`, `buttons`, `list`, `template`, `to`"
+    "a text, or a map with `text`, `buttons`, `list`, `template`, `fallback`, `outside_window`, `to`"
 );
 
 /// How an `ask` answer is validated. Give at most one.
@@ -791,6 +804,9 @@ pub struct AskDef {
     /// If it renders to text that passes `validate`, the slot is filled and the question
     /// is not asked; otherwise the question is asked as usual.
     pub prefill: Option<Sp<String>>,
+    /// When a schedule or timer asks and the member's 24-hour window is closed:
+    /// `defer` (ask when they next write) or `drop`; default the flow's.
+    pub outside_window: Option<Sp<WindowPolicy>>,
 }
 
 /// Items for `list_add` / `list_remove`.

@@ -1,6 +1,7 @@
 //! A whole household on a virtual clock: conversation states, data, timers and
 //! schedules, all in memory. `alfred test` and `alfred shell` run on it, so both behave
-//! exactly like the service minus the I/O: the same `handle`, the same effects.
+//! exactly like the service minus the I/O: the same `handle`, the same effects, and the
+//! same 24-hour window decision ([`crate::window::decide`]) on the virtual clock.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,6 +11,7 @@ use crate::data::HouseholdData;
 use crate::engine::handle;
 use crate::event::{ConversationState, Effect, Event, EventKind, InboundMessage, Outbound, TimerSpec, Trace};
 use crate::flow::FlowSet;
+use crate::window::{WindowDecision, decide};
 
 /// Upper bound of events one `advance_to` may fire, so a timer that re-arms itself at
 /// the same instant cannot spin forever.
@@ -39,6 +41,11 @@ pub struct Simulator<'a> {
     pub timers: BTreeMap<String, TimerSpec>,
     /// Trace of the last event, per member.
     pub last_trace: Vec<(String, Trace)>,
+    /// Each member's last inbound message (their 24-hour window). At the start every
+    /// member has just written (all windows open); see [`Simulator::close_windows`].
+    pub last_inbound: BTreeMap<String, DateTime<Utc>>,
+    /// Messages held until their recipient writes (window closed, policy `defer`).
+    pub deferred: BTreeMap<String, Vec<Outbound>>,
     /// Last instant each schedule was checked up to.
     schedule_cursor: HashMap<(usize, usize), DateTime<Utc>>,
 }
@@ -47,6 +54,8 @@ impl<'a> Simulator<'a> {
     /// A simulator starting at `now` with `data`.
     pub fn new(flows: &'a FlowSet, now: DateTime<Utc>, data: HouseholdData) -> Self {
         let schedule_cursor = flows.schedules().map(|(f, t, _)| ((f, t), now)).collect();
+        // Tests mostly start mid-conversation, so every member counts as having just written.
+        let last_inbound = flows.household.members.iter().map(|m| (m.name.clone(), now)).collect();
         Simulator {
             flows,
             now,
@@ -54,8 +63,15 @@ impl<'a> Simulator<'a> {
             states: BTreeMap::new(),
             timers: BTreeMap::new(),
             last_trace: Vec::new(),
+            last_inbound,
+            deferred: BTreeMap::new(),
             schedule_cursor,
         }
+    }
+
+    /// Forgets every member's last message: all 24-hour windows closed until they write.
+    pub fn close_windows(&mut self) {
+        self.last_inbound.clear();
     }
 
     /// A member sends a message; returns what Alfred produced.
@@ -133,9 +149,41 @@ impl<'a> Simulator<'a> {
         let state = self.states.get(&member).cloned().unwrap_or_default();
         let outcome = handle(self.flows, &state, &event, &self.data, self.now);
         let mut out = Vec::new();
+        let mut window_trace = Vec::new();
+        if matches!(event.kind, EventKind::Message(_)) {
+            // Writing reopens the window; what waited for it goes out first, in order.
+            self.last_inbound.insert(member.clone(), self.now);
+            for o in self.deferred.remove(&member).unwrap_or_default() {
+                window_trace.push(Trace::Window {
+                    to: member.clone(),
+                    decision: "delivered".to_owned(),
+                });
+                out.push(Produced::Message(o));
+            }
+        }
         for e in outcome.effects {
             match e {
-                Effect::Send(o) => out.push(Produced::Message(o)),
+                Effect::Send(o) => {
+                    let last = self.last_inbound.get(&o.to).copied();
+                    let decision = decide(&o.message, o.fallback.as_ref(), o.outside_window, last, self.now);
+                    if decision != WindowDecision::Send {
+                        window_trace.push(Trace::Window {
+                            to: o.to.clone(),
+                            decision: decision.as_str().to_owned(),
+                        });
+                    }
+                    match decision {
+                        WindowDecision::Send => out.push(Produced::Message(o)),
+                        WindowDecision::SendTemplate(t) => out.push(Produced::Message(Outbound {
+                            to: o.to,
+                            message: t,
+                            fallback: None,
+                            outside_window: o.outside_window,
+                        })),
+                        WindowDecision::Defer => self.deferred.entry(o.to.clone()).or_default().push(o),
+                        WindowDecision::Drop => {}
+                    }
+                }
                 Effect::Data(c) => self.data.apply(&c),
                 Effect::StartTimer(t) => {
                     self.timers.insert(t.id.clone(), t);
@@ -150,8 +198,13 @@ impl<'a> Simulator<'a> {
                 ))),
             }
         }
-        self.last_trace
-            .extend(outcome.trace.into_iter().map(|t| (member.clone(), t)));
+        self.last_trace.extend(
+            outcome
+                .trace
+                .into_iter()
+                .chain(window_trace)
+                .map(|t| (member.clone(), t)),
+        );
         self.states.insert(member, outcome.state);
         out
     }

@@ -46,6 +46,10 @@ pub struct TestCase {
     /// Household data before the conversation.
     #[serde(default)]
     pub data: DataFixture,
+    /// Start with every member's 24-hour window closed (nobody wrote in the last day);
+    /// default: every member has just written.
+    #[serde(default)]
+    pub window_closed: bool,
     /// The conversation.
     pub steps: Vec<Sp<TestStep>>,
 }
@@ -329,6 +333,9 @@ pub fn run_case(flows: &FlowSet, case: &TestCase) -> Result<(), String> {
     };
     let data = fixture_data(flows, &case.data, start, &default_member);
     let mut sim = Simulator::new(flows, start, data);
+    if case.window_closed {
+        sim.close_windows();
+    }
     let mut pending: VecDeque<Produced> = VecDeque::new();
     // Last message with options per member, for `tap:`.
     let mut last_options: BTreeMap<String, OutMessage> = BTreeMap::new();

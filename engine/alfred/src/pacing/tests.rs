@@ -153,6 +153,8 @@ fn queue_texts(store: &Store, wamid: &str, member: &str, bodies: &[&str]) -> Vec
                 Effect::Send(EngineOutbound {
                     to: member.into(),
                     message: OutMessage::Text { body: (*b).into() },
+                    fallback: None,
+                    outside_window: Default::default(),
                 })
             })
             .collect(),
@@ -254,8 +256,10 @@ async fn two_senders_racing_on_one_row_send_it_once(db: Db) {
     // The first Graph call is still in flight when the second sender tries.
     fake.set_delay(Duration::from_millis(200));
     let id = queue_texts(db.store(), "w-race", "Anna", &["only once"])[0];
-    let a = Arc::new(sender(&db, &fake, Pacing::new("a", 80), Arc::new(Utc::now)));
-    let b = Arc::new(sender(&db, &fake, Pacing::new("b", 80), Arc::new(Utc::now)));
+    // Both senders' clock is one hour after Anna wrote: her 24-hour window is open.
+    let clock = Arc::new(|| t0() + chrono::Duration::hours(1));
+    let a = Arc::new(sender(&db, &fake, Pacing::new("a", 80), clock.clone()));
+    let b = Arc::new(sender(&db, &fake, Pacing::new("b", 80), clock));
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     let run = |s: Arc<Sender<AnyQueue>>| {
         let barrier = barrier.clone();

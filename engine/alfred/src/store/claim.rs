@@ -86,6 +86,10 @@ impl Store {
             let older: Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> = outbox::table
                 .filter(same_recipient)
                 .filter(outbox::id.lt(id))
+                // A row parked until the member writes (window closed, `defer`) does not
+                // hold back later ones: it is woken and re-published, in order, when the
+                // member writes.
+                .filter(outbox::deferred_at.is_null())
                 .filter(outbox::status.eq_any(OPEN))
                 .order(outbox::id)
                 .select((outbox::next_attempt_at, outbox::claimed_until))

@@ -12,6 +12,7 @@ use diesel::result::Error as DieselError;
 use diesel::upsert::excluded;
 
 use super::conn::{AnyConnection, from_db, per_backend, to_db, write_tx};
+use super::outbox::WindowPlan;
 use super::schema::{
     conversations, household_version, inbound_order, list_items, outbox, processed_inbound, records, timers,
 };
@@ -100,9 +101,16 @@ impl From<DieselError> for Abort {
 
 /// JSON serialised up front, so that the transaction holds its locks only for SQL.
 enum Prepared<'a> {
-    Send { out: &'a Outbound, json: String },
+    Send {
+        out: &'a Outbound,
+        json: String,
+        window: Option<String>,
+    },
     Data(&'a DataChange, Option<String>),
-    StartTimer { spec: &'a TimerSpec, fired: String },
+    StartTimer {
+        spec: &'a TimerSpec,
+        fired: String,
+    },
     CancelTimer(&'a str),
 }
 
@@ -148,11 +156,21 @@ impl Store {
             if changes_data {
                 bump_data_version(conn, commit.data_version)?;
             }
+            if commit.inbound_wamid.is_some() {
+                record_inbound(conn, &commit.member, now)?;
+            }
             let mut outbox_ids = Vec::new();
             for effect in &effects {
                 match effect {
-                    Prepared::Send { out, json } => {
-                        outbox_ids.push(insert_outbox(conn, out, json, commit.inbound_wamid.as_deref(), now)?);
+                    Prepared::Send { out, json, window } => {
+                        let row = NewOutbox {
+                            member: &out.to,
+                            message: json,
+                            fallback: window.as_deref(),
+                            inbound_wamid: commit.inbound_wamid.as_deref(),
+                            deferred: false,
+                        };
+                        outbox_ids.push(insert_outbox(conn, &row, now)?);
                     }
                     Prepared::Data(change, fields) => apply_change(conn, change, fields.as_deref())?,
                     Prepared::StartTimer { spec, fired } => upsert_timer(conn, spec, fired, now)?,
@@ -469,6 +487,7 @@ fn prepare(effects: &[Effect]) -> Result<Vec<Prepared<'_>>> {
             Effect::Send(o) => Prepared::Send {
                 out: o,
                 json: serde_json::to_string(&o.message)?,
+                window: WindowPlan::of(o).to_json()?,
             },
             Effect::Data(change) => {
                 let fields = match change {
@@ -489,22 +508,46 @@ fn prepare(effects: &[Effect]) -> Result<Vec<Prepared<'_>>> {
     Ok(out)
 }
 
-fn insert_outbox(
+/// Stamps the member's last inbound message: their 24-hour window starts again.
+/// Separate from the state upsert so that it stays one obvious line of intent.
+fn record_inbound(conn: &mut AnyConnection, member: &str, now: NaiveDateTime) -> std::result::Result<(), DieselError> {
+    diesel::update(conversations::table.filter(conversations::member.eq(member)))
+        .set(conversations::last_inbound_at.eq(Some(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An outbox row to insert (`pending`).
+pub(super) struct NewOutbox<'a> {
+    /// Recipient member.
+    pub member: &'a str,
+    /// `OutMessage` JSON.
+    pub message: &'a str,
+    /// `WindowPlan` JSON, if not the default.
+    pub fallback: Option<&'a str>,
+    /// The inbound message that caused it.
+    pub inbound_wamid: Option<&'a str>,
+    /// Parked until the member writes (the window was closed).
+    pub deferred: bool,
+}
+
+pub(super) fn insert_outbox(
     conn: &mut AnyConnection,
-    out: &Outbound,
-    json: &str,
-    inbound_wamid: Option<&str>,
+    row: &NewOutbox<'_>,
     now: NaiveDateTime,
 ) -> std::result::Result<i64, DieselError> {
     diesel::insert_into(outbox::table)
         .values((
-            outbox::member.eq(&out.to),
-            outbox::message.eq(json),
+            outbox::member.eq(row.member),
+            outbox::message.eq(row.message),
             outbox::status.eq("pending"),
             outbox::attempts.eq(0),
-            outbox::inbound_wamid.eq(inbound_wamid),
+            outbox::inbound_wamid.eq(row.inbound_wamid),
             outbox::created_at.eq(now),
             outbox::updated_at.eq(now),
+            outbox::fallback.eq(row.fallback),
+            outbox::deferred_at.eq(row.deferred.then_some(now)),
+            outbox::window_action.eq(row.deferred.then_some("deferred")),
         ))
         .returning(outbox::id)
         .get_result(conn)

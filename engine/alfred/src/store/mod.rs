@@ -49,7 +49,7 @@ pub use claim::Claim;
 pub use commit::{CommitOutcome, EventCommit, OrderCheck, StateCheck};
 pub use conn::{AnyConnection, AnyManager, Backend};
 pub use error::StoreError;
-pub use outbox::{DeliveryState, OutboxRow, OutboxStatus};
+pub use outbox::{DeliveryState, OutboxRow, OutboxStatus, WindowPlan};
 
 /// The Postgres migration set.
 ///

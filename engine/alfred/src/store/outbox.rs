@@ -8,13 +8,56 @@
 //! `delivery`. Status transitions only leave `pending`/`failed`, so a row is recorded
 //! as sent at most once, whatever the queue redelivers.
 
-use alfred_core::event::OutMessage;
+use alfred_core::event::{OutMessage, Outbound};
+use alfred_core::window::{WindowDecision, WindowPolicy, decide};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use super::conn::{from_db, to_db};
-use super::schema::outbox;
+use super::commit::{NewOutbox, insert_outbox};
+use super::conn::{from_db, to_db, write_tx};
+use super::schema::{conversations, outbox};
 use super::{Result, Store, StoreError};
+
+/// What a send does outside the recipient's 24-hour window (the `outbox.fallback` JSON).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowPlan {
+    /// The template to send instead.
+    #[serde(default)]
+    pub fallback: Option<OutMessage>,
+    /// Without a fallback: defer or drop.
+    #[serde(default)]
+    pub outside_window: WindowPolicy,
+}
+
+impl WindowPlan {
+    /// The plan an engine send carries.
+    pub fn of(out: &Outbound) -> Self {
+        WindowPlan {
+            fallback: out.fallback.clone(),
+            outside_window: out.outside_window,
+        }
+    }
+
+    /// JSON for the column; `None` for the default plan (no fallback, defer).
+    pub fn to_json(&self) -> Result<Option<String>> {
+        if *self == WindowPlan::default() {
+            return Ok(None);
+        }
+        Ok(Some(serde_json::to_string(self)?))
+    }
+
+    /// The window decision for `message` at `now`, for a member who last wrote at
+    /// `last_inbound` (`None`: never, or Meta says the window is closed).
+    pub fn decide(
+        &self,
+        message: &OutMessage,
+        last_inbound: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> WindowDecision {
+        decide(message, self.fallback.as_ref(), self.outside_window, last_inbound, now)
+    }
+}
 
 /// Where a row is in the sender's hands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,12 +180,26 @@ pub struct OutboxRow {
     pub updated_at: DateTime<Utc>,
     /// Address of a non-member recipient (`+<wa_id>` or `user:<id>`); then `member` is empty.
     pub to_address: Option<String>,
+    /// [`WindowPlan`] JSON; `None` is the default plan.
+    pub fallback: Option<String>,
+    /// Parked until the member writes again.
+    pub deferred_at: Option<DateTime<Utc>>,
+    /// What the window rule did: `template`, `deferred`, `dropped`, `replaced`.
+    pub window_action: Option<String>,
 }
 
 impl OutboxRow {
     /// The message to send.
     pub fn out_message(&self) -> Result<OutMessage> {
         Ok(serde_json::from_str(&self.message)?)
+    }
+
+    /// What to do outside the 24-hour window.
+    pub fn window_plan(&self) -> Result<WindowPlan> {
+        match &self.fallback {
+            Some(json) => Ok(serde_json::from_str(json)?),
+            None => Ok(WindowPlan::default()),
+        }
     }
 }
 
@@ -167,6 +224,9 @@ pub(super) struct RawOutbox {
     sent_at: Option<NaiveDateTime>,
     updated_at: NaiveDateTime,
     to_address: Option<String>,
+    fallback: Option<String>,
+    deferred_at: Option<NaiveDateTime>,
+    window_action: Option<String>,
 }
 
 impl RawOutbox {
@@ -198,6 +258,9 @@ impl RawOutbox {
             sent_at: self.sent_at.map(from_db),
             updated_at: from_db(self.updated_at),
             to_address: self.to_address,
+            fallback: self.fallback,
+            deferred_at: self.deferred_at.map(from_db),
+            window_action: self.window_action,
         })
     }
 }
@@ -214,6 +277,8 @@ impl Store {
         let rows: Vec<RawOutbox> = outbox::table
             .filter(outbox::status.eq("pending"))
             .filter(outbox::published_at.is_null())
+            // Parked rows wait for their member, not for the sweep.
+            .filter(outbox::deferred_at.is_null())
             .filter(outbox::created_at.le(to_db(older_than)))
             .order(outbox::id)
             .limit(limit)
@@ -378,5 +443,124 @@ impl Store {
             .count()
             .get_result(&mut *conn)?;
         Ok(exists > 0)
+    }
+
+    // ---- the 24-hour window ----------------------------------------------------------
+
+    /// When `member` last wrote (their window is open for 24 hours after), if ever.
+    pub fn last_inbound(&self, member: &str) -> Result<Option<DateTime<Utc>>> {
+        let mut conn = self.pool.get()?;
+        let at: Option<Option<NaiveDateTime>> = conversations::table
+            .filter(conversations::member.eq(member))
+            .select(conversations::last_inbound_at)
+            .first(&mut *conn)
+            .optional()?;
+        Ok(at.flatten().map(from_db))
+    }
+
+    /// Parks an open row until its member writes again (window closed, policy `defer`).
+    /// Returns `false` if the row is not `pending`/`failed`.
+    pub fn mark_deferred(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let mut conn = self.pool.get()?;
+        let now = to_db(now);
+        let n = diesel::update(outbox::table.find(id).filter(outbox::status.eq_any(OPEN)))
+            .set((
+                outbox::status.eq("pending"),
+                outbox::next_attempt_at.eq(None::<NaiveDateTime>),
+                outbox::deferred_at.eq(Some(now)),
+                outbox::window_action.eq("deferred"),
+                outbox::updated_at.eq(now),
+                // Parked, not in flight: the sender's lease ends here.
+                outbox::claimed_until.eq(None::<NaiveDateTime>),
+                outbox::claimed_by.eq(None::<String>),
+            ))
+            .execute(&mut *conn)?;
+        Ok(n == 1)
+    }
+
+    /// Records what the window rule did to a row (`template` after the fallback was
+    /// sent in its place, `dropped` after [`Store::mark_dead`]).
+    pub fn mark_window_action(&self, id: i64, action: &str) -> Result<()> {
+        let mut conn = self.pool.get()?;
+        diesel::update(outbox::table.find(id))
+            .set(outbox::window_action.eq(action))
+            .execute(&mut *conn)?;
+        Ok(())
+    }
+
+    /// The member wrote: un-parks their deferred rows and returns them, oldest first, to
+    /// publish. They count as unpublished again until published, so the sweep recovers
+    /// them if the caller dies before publishing.
+    pub fn wake_deferred(&self, member: &str, now: DateTime<Utc>) -> Result<Vec<i64>> {
+        let mut conn = self.pool.get()?;
+        let mut ids: Vec<i64> = diesel::update(
+            outbox::table
+                .filter(outbox::member.eq(member))
+                .filter(outbox::status.eq("pending"))
+                .filter(outbox::deferred_at.is_not_null()),
+        )
+        .set((
+            outbox::deferred_at.eq(None::<NaiveDateTime>),
+            outbox::published_at.eq(None::<NaiveDateTime>),
+            outbox::updated_at.eq(to_db(now)),
+        ))
+        .returning(outbox::id)
+        .get_results(&mut *conn)?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Meta reported, in a `failed` status, that the message it called `wamid` hit a
+    /// closed 24-hour window (131047). Applies the row's window plan once, as if the
+    /// window had been closed at send time: a new row with the fallback template (to
+    /// publish; returned), or a parked copy (policy `defer`), or nothing (`drop`). The
+    /// original row is marked `replaced`/`dropped` so a repeated status does nothing.
+    pub fn window_closed_after_send(&self, wamid: &str, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let mut conn = self.pool.get()?;
+        let db_now = to_db(now);
+        write_tx(&mut conn, |conn| {
+            let row: Option<RawOutbox> = outbox::table
+                .filter(outbox::wamid.eq(wamid))
+                .filter(outbox::window_action.is_null())
+                .select(RawOutbox::as_select())
+                .first(conn)
+                .optional()?;
+            let Some(row) = row.map(RawOutbox::into_row).transpose()? else {
+                return Ok(None);
+            };
+            let plan = row.window_plan()?;
+            let decision = plan.decide(&row.out_message()?, None, now);
+            // (what the old row becomes, the new row: message, plan, parked)
+            let (action, new) = match decision {
+                // A template cannot hit the window; nothing to replace it with.
+                WindowDecision::Send => return Ok(None),
+                WindowDecision::SendTemplate(t) => ("replaced", Some((serde_json::to_string(&t)?, None, false))),
+                WindowDecision::Defer => ("replaced", Some((row.message.clone(), row.fallback.clone(), true))),
+                WindowDecision::Drop => ("dropped", None),
+            };
+            diesel::update(outbox::table.find(row.id))
+                .set((outbox::window_action.eq(action), outbox::updated_at.eq(db_now)))
+                .execute(conn)?;
+            let Some((message, fallback, deferred)) = new else {
+                return Ok(None);
+            };
+            let id = insert_outbox(
+                conn,
+                &NewOutbox {
+                    member: &row.member,
+                    message: &message,
+                    fallback: fallback.as_deref(),
+                    inbound_wamid: row.inbound_wamid.as_deref(),
+                    deferred,
+                },
+                db_now,
+            )?;
+            if !deferred {
+                diesel::update(outbox::table.find(id))
+                    .set(outbox::window_action.eq("template"))
+                    .execute(conn)?;
+            }
+            Ok((!deferred).then_some(id))
+        })
     }
 }

@@ -16,6 +16,8 @@ diesel::table! {
         updated_at -> Timestamp,
         /// Compare-and-swap version, bumped by every commit of this conversation.
         version -> BigInt,
+        /// The member's last inbound message (opens the 24-hour window).
+        last_inbound_at -> Nullable<Timestamp>,
     }
 }
 
@@ -70,6 +72,12 @@ diesel::table! {
         claimed_until -> Nullable<Timestamp>,
         /// The sender instance holding the lease.
         claimed_by -> Nullable<Text>,
+        /// Fallback template and policy outside the 24-hour window, as JSON.
+        fallback -> Nullable<Text>,
+        /// Parked until the member writes again (window closed, policy `defer`).
+        deferred_at -> Nullable<Timestamp>,
+        /// What the window rule did: `template`, `deferred`, `dropped`, `replaced`.
+        window_action -> Nullable<Text>,
     }
 }
 

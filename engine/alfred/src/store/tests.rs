@@ -174,6 +174,8 @@ fn send(to: &str, body: &str) -> Effect {
     Effect::Send(Outbound {
         to: to.into(),
         message: OutMessage::Text { body: body.into() },
+        fallback: None,
+        outside_window: Default::default(),
     })
 }
 
@@ -716,6 +718,8 @@ on_both_backends!(outbox_lifecycle, |store| {
         Effect::Send(Outbound {
             to: "bob".into(),
             message: buttons.clone(),
+            fallback: None,
+            outside_window: Default::default(),
         }),
     ];
     let ids = committed(
@@ -1096,4 +1100,80 @@ on_both_backends!(arrival_order_holds_back_a_message_until_its_predecessor, |sto
         ..commit(Some("o2"), "bob", vec![], t(9, 0))
     };
     committed(store.commit_event(&next).unwrap());
+});
+
+on_both_backends!(window_bookkeeping, |store| {
+    // An inbound message stamps the member's window; a timer event does not.
+    assert_eq!(store.last_inbound("ann").unwrap(), None);
+    committed(
+        store
+            .commit_event(&commit(Some("wamid.w1"), "ann", vec![], t(8, 0)))
+            .unwrap(),
+    );
+    committed(store.commit_event(&commit(None, "ann", vec![], t(9, 0))).unwrap());
+    assert_eq!(store.last_inbound("ann").unwrap(), Some(t(8, 0)));
+    assert_eq!(store.last_inbound("bob").unwrap(), None);
+
+    // The fallback and policy travel with the row.
+    let template = OutMessage::Template {
+        name: "nudge".into(),
+        language: "en_US".into(),
+        params: vec!["x".into()],
+    };
+    let effects = vec![
+        Effect::Send(Outbound {
+            to: "ann".into(),
+            message: OutMessage::Text { body: "later".into() },
+            fallback: Some(template.clone()),
+            outside_window: alfred_core::window::WindowPolicy::Drop,
+        }),
+        send("ann", "plain"),
+    ];
+    let ids = committed(store.commit_event(&commit(None, "ann", effects, t(10, 0))).unwrap());
+    let plan = store.outbox_row(ids[0]).unwrap().unwrap().window_plan().unwrap();
+    assert_eq!(plan.fallback, Some(template.clone()));
+    assert_eq!(plan.outside_window, alfred_core::window::WindowPolicy::Drop);
+    assert_eq!(
+        store.outbox_row(ids[1]).unwrap().unwrap().fallback,
+        None,
+        "default plan: no JSON"
+    );
+
+    // A parked row is not the sweep's; the member writing un-parks it, once.
+    assert!(store.mark_deferred(ids[1], t(10, 0)).unwrap());
+    let unpublished = |s: &Store| -> Vec<i64> {
+        s.unpublished_outbox(t(23, 0), 10)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    assert_eq!(unpublished(store), vec![ids[0]]);
+    assert_eq!(store.wake_deferred("bob", t(11, 0)).unwrap(), Vec::<i64>::new());
+    assert_eq!(store.wake_deferred("ann", t(11, 0)).unwrap(), vec![ids[1]]);
+    assert_eq!(store.wake_deferred("ann", t(11, 0)).unwrap(), Vec::<i64>::new());
+    assert_eq!(
+        unpublished(store),
+        vec![ids[0], ids[1]],
+        "until published, the sweep recovers it"
+    );
+
+    // Meta says 131047 after the send: a fallback row, once.
+    assert!(store.mark_sent(ids[0], "wamid.out", t(10, 1)).unwrap());
+    let fb = store
+        .window_closed_after_send("wamid.out", t(10, 2))
+        .unwrap()
+        .expect("a fallback row");
+    let row = store.outbox_row(fb).unwrap().unwrap();
+    assert_eq!(row.out_message().unwrap(), template);
+    assert_eq!(
+        (row.status, row.window_action.as_deref()),
+        (OutboxStatus::Pending, Some("template"))
+    );
+    assert_eq!(
+        store.outbox_row(ids[0]).unwrap().unwrap().window_action.as_deref(),
+        Some("replaced")
+    );
+    assert_eq!(store.window_closed_after_send("wamid.out", t(10, 3)).unwrap(), None);
+    assert_eq!(store.window_closed_after_send("wamid.unknown", t(10, 3)).unwrap(), None);
 });
