@@ -194,17 +194,30 @@ impl Service {
             let mut cfg = ConsumerConfig::new(self.streams.outbox.clone(), SENDER_GROUP, self.config.instance.clone());
             cfg.block = Duration::from_secs(1);
             let mut consumer = Consumer::new(self.queue.clone(), cfg);
-            let token = stop.clone();
+            let sender = Arc::new(sender);
+            // The sweep runs in its own task: racing it against `run_once` in one select
+            // dropped a half-sent batch on every tick, leaving its entries pending until
+            // `min_idle` reclaimed them (a minute late, and resent if the drop came between
+            // the Graph call and `mark_sent`).
+            let (sweeper, token) = (Arc::clone(&sender), stop.clone());
             tasks.spawn(async move {
                 let mut sweep = tokio::time::interval(Duration::from_secs(5));
                 loop {
                     tokio::select! {
                         () = token.cancelled() => return,
                         _ = sweep.tick() => {
-                            if let Err(e) = sender.sweep(Duration::from_secs(30)).await {
+                            if let Err(e) = sweeper.sweep(Duration::from_secs(30)).await {
                                 tracing::warn!(error = %e, "outbox sweep failed");
                             }
                         }
+                    }
+                }
+            });
+            let token = stop.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = token.cancelled() => return,
                         r = sender.run_once(&mut consumer) => match r {
                             Ok(true) => tokio::select! {
                                 () = token.cancelled() => return,
