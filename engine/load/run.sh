@@ -177,7 +177,7 @@ idle_rss() {
   sleep 5 # idle: after start-up, with the worker and sender polling their queues
   machine
   note "alfred serve (embedded default, console outbound), idle 5 s after ready:"
-  grep -E 'VmRSS|VmHWM' "/proc/$LAST_PID/status"
+  grep -E 'VmRSS|VmHWM|RssAnon|RssFile|Threads' "/proc/$LAST_PID/status"
 }
 
 ready() {
