@@ -10,8 +10,8 @@
 #
 # Needs: a release build (cargo build --release --bin alfred), wrk, python3, psql, redis-cli.
 # Knobs (env): ALFRED_BIN, LOAD_DIR, LOAD_PG (server URL, no database), LOAD_REDIS (a Redis
-# *database* the script may clear of `alfred*` keys), LOAD_PORT, LOAD_FAKE_PORT, LOAD_N
-# (messages per e2e run), LOAD_DURATION, RUST_LOG.
+# *database* the script may clear of its `alfred-*` keys), LOAD_PORT, LOAD_FAKE_PORT, LOAD_N
+# (messages per e2e run), LOAD_DURATION (wrk -d), LOAD_RUNS (ready), RUST_LOG.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,9 +31,12 @@ export RUST_LOG="${RUST_LOG:-info}"
 
 PIDS=()
 DBS=()
+USED_REDIS=0
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  # A 15 s webhook run leaves ~400,000 entries (hundreds of MB) in a shared Redis.
+  if (( USED_REDIS )); then clear_redis || true; fi
   for d in "${DBS[@]}"; do psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
@@ -49,9 +52,13 @@ mkdir -p "$WORK"
 
 rcli() { redis-cli -u "$REDIS" "$@"; }
 
+# The streams and the push-dedup hashes (`{alfred-ingest}:seq`) of this or earlier runs.
+clear_redis() { rcli --scan --pattern '*alfred-*' | while read -r k; do rcli DEL "$k" >/dev/null; done; }
+
 fresh_redis() {
   rcli PING >/dev/null || die "Redis at $REDIS does not answer"
-  rcli --scan --pattern 'alfred*' | while read -r k; do rcli DEL "$k" >/dev/null; done
+  clear_redis
+  USED_REDIS=1
 }
 
 # A new, empty Postgres database (dropped on exit); prints its URL.
@@ -208,5 +215,5 @@ case "${1:-}" in
   e2e-pg-workers) e2e pg-workers ;;
   idle-rss) idle_rss ;;
   ready) ready ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac
