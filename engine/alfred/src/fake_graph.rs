@@ -89,6 +89,7 @@ struct State {
     throughput: Option<u32>,
     accepted: VecDeque<Instant>,
     throughput_hits: usize,
+    sends: usize,
 }
 
 /// A running fake Graph API; stops when dropped.
@@ -105,8 +106,15 @@ pub async fn start() -> FakeGraph {
 
 /// Starts a fake accepting `token`.
 pub async fn start_with_token(token: &str) -> FakeGraph {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("local addr");
+    start_on("127.0.0.1:0".parse().expect("a literal address"), token)
+        .await
+        .expect("bind 127.0.0.1:0")
+}
+
+/// Starts a fake on `addr` accepting `token` (the load scripts need a known port).
+pub async fn start_on(addr: SocketAddr, token: &str) -> std::io::Result<FakeGraph> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     let state = Arc::new(Mutex::new(State::default()));
     let token: Arc<str> = Arc::from(token);
     let task = {
@@ -121,7 +129,7 @@ pub async fn start_with_token(token: &str) -> FakeGraph {
             }
         })
     };
-    FakeGraph { addr, state, task }
+    Ok(FakeGraph { addr, state, task })
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -137,6 +145,13 @@ impl FakeGraph {
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.state).requests.clone()
+    }
+
+    /// How many requests arrived so far, and how many of them were sends (not
+    /// mark-as-read), without copying them like [`FakeGraph::requests`] does.
+    pub fn counts(&self) -> (usize, usize) {
+        let s = lock(&self.state);
+        (s.requests.len(), s.sends)
     }
 
     /// Answers the next `n` requests with `http_status` and `body` (after recording them).
@@ -297,6 +312,9 @@ fn decide(state: &Mutex<State>, token: &str, req: &RecordedRequest) -> (u16, Val
     s.requests.push(req.clone());
     let now = Instant::now();
     s.times.push(now);
+    if req.body.get("status").is_none() {
+        s.sends += 1;
+    }
     if let Some(failure) = s.failures.pop_front() {
         return failure;
     }
@@ -417,5 +435,41 @@ fn reason_phrase(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Status",
+    }
+}
+
+/// Runs a fake on `addr` until `shutdown` completes, for the load scripts
+/// (`alfred fake-graph`). Every `interval` in which the counts changed, it writes one line
+/// `<unix ms> <requests> <sends>` to `out`, so a script can tell when the last reply
+/// arrived without the fake keeping any clock of its own.
+pub async fn run_standalone(
+    addr: SocketAddr,
+    token: &str,
+    interval: Duration,
+    mut out: impl std::io::Write,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let fake = start_on(addr, token).await?;
+    writeln!(out, "listening {}", fake.base_url())?;
+    out.flush()?;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last = (0, 0);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            _ = tick.tick() => {
+                let now = fake.counts();
+                if now != last {
+                    last = now;
+                    let ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis());
+                    writeln!(out, "{ms} {} {}", now.0, now.1)?;
+                    out.flush()?;
+                }
+            }
+        }
     }
 }
