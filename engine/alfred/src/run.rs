@@ -3,12 +3,12 @@
 //! slot or a fired timer (the scheduler). Keeping it in one place is what makes "the same
 //! transaction and the same outbox" true for all of them.
 
-use alfred_core::event::{Event, Trace};
+use alfred_core::event::{Event, EventKind, Trace};
 use alfred_core::flow::FlowSet;
 use chrono::{DateTime, Utc};
 
 use crate::queue::{Queue, QueueError};
-use crate::store::{CommitOutcome, EventCommit, Store, StoreError};
+use crate::store::{CommitOutcome, EventCommit, Fired, Store, StoreError};
 
 /// Outbox-stream entries that start with this mark an inbound message as read (the
 /// rest of the entry is its wamid); all other entries are outbox row ids.
@@ -23,9 +23,16 @@ pub struct EventRun {
     pub trace: Vec<Trace>,
 }
 
+/// The key under which one member's run of a schedule slot is deduplicated.
+pub fn schedule_run_key(flow: &str, trigger: usize) -> String {
+    format!("{flow}#{trigger}")
+}
+
 /// Loads the member's conversation and the household data, runs the engine and commits
 /// every effect in one transaction (see [`Store::commit_event`]). Blocking: call it on
-/// the blocking pool. `inbound_wamid` makes a redelivered message a no-op.
+/// the blocking pool. `inbound_wamid` makes a redelivered message a no-op; a timer or
+/// schedule event is consumed in the same transaction (see [`EventCommit::fired`]), so
+/// firing it twice is a no-op too.
 pub fn run_event(
     store: &Store,
     flows: &FlowSet,
@@ -39,7 +46,16 @@ pub fn run_event(
     for t in &outcome.trace {
         tracing::debug!(trace = %t, "engine");
     }
+    let fired = match &event.kind {
+        EventKind::Timer(t) => Some(Fired::Timer { id: t.id.clone() }),
+        EventKind::Schedule { flow, trigger, slot } => Some(Fired::Schedule {
+            schedule: schedule_run_key(flow, *trigger),
+            slot: *slot,
+        }),
+        EventKind::Message(_) => None,
+    };
     let commit = EventCommit {
+        fired,
         inbound_wamid,
         member: event.member,
         state: outcome.state,

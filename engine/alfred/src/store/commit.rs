@@ -11,7 +11,7 @@ use diesel::result::Error as DieselError;
 use diesel::upsert::excluded;
 
 use super::conn::{AnyConnection, from_db, per_backend, to_db, write_tx};
-use super::schema::{conversations, list_items, outbox, processed_inbound, records, timers};
+use super::schema::{conversations, list_items, outbox, processed_inbound, records, schedule_runs, timers};
 use super::{Result, Store, StoreError};
 
 /// Everything one engine run produced for one member, to be written atomically.
@@ -29,6 +29,28 @@ pub struct EventCommit {
     pub effects: Vec<Effect>,
     /// The commit time, stamped on every row written.
     pub now: DateTime<Utc>,
+    /// The timer or schedule slot this event is the firing of, consumed in the same
+    /// transaction so that a crash in between cannot fire it twice. If it was consumed
+    /// already (or the timer is gone), nothing is written: [`CommitOutcome::Duplicate`].
+    pub fired: Option<Fired>,
+}
+
+/// What fired an event, recorded by [`Store::commit_event`] (see [`EventCommit::fired`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fired {
+    /// A durable timer. Its row is deleted, but only while a scheduler holds its lease:
+    /// a timer restarted meanwhile has lost the lease and stays (the restart wins).
+    Timer {
+        /// Timer id.
+        id: String,
+    },
+    /// One member's run of a schedule slot; marked in `schedule_runs`.
+    Schedule {
+        /// `flow#trigger`.
+        schedule: String,
+        /// The slot.
+        slot: DateTime<Utc>,
+    },
 }
 
 /// What [`Store::commit_event`] did.
@@ -70,7 +92,8 @@ impl Store {
     /// 1. the processed-inbound marker (if `inbound_wamid` is set): if it exists
     ///    already, the transaction is rolled back and [`CommitOutcome::Duplicate`]
     ///    returned; concurrent commits of one wamid wait on each other (Postgres: the
-    ///    unique index; SQLite: the write lock) and exactly one wins;
+    ///    unique index; SQLite: the write lock) and exactly one wins; the same for
+    ///    `fired` (the timer row is deleted, the schedule run is marked);
     /// 2. the member's conversation state (upsert);
     /// 3. the effects, in order: `Data` with exactly `HouseholdData::apply`'s semantics,
     ///    `Send` as a `pending` outbox row, `StartTimer` as an upsert by id (a restarted
@@ -96,6 +119,31 @@ impl Store {
                     .execute(c))?;
                 if inserted == 0 {
                     return Err(Abort::Duplicate);
+                }
+            }
+            match &commit.fired {
+                None => {}
+                Some(Fired::Timer { id }) => {
+                    let consumed =
+                        diesel::delete(timers::table.filter(timers::id.eq(id).and(timers::locked_by.is_not_null())))
+                            .execute(conn)?;
+                    if consumed == 0 {
+                        return Err(Abort::Duplicate);
+                    }
+                }
+                Some(Fired::Schedule { schedule, slot }) => {
+                    let inserted = per_backend!(conn, |c| diesel::insert_into(schedule_runs::table)
+                        .values((
+                            schedule_runs::schedule.eq(schedule),
+                            schedule_runs::slot.eq(to_db(*slot)),
+                            schedule_runs::member.eq(&commit.member),
+                            schedule_runs::run_at.eq(now),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(c))?;
+                    if inserted == 0 {
+                        return Err(Abort::Duplicate);
+                    }
                 }
             }
             per_backend!(conn, |c| diesel::insert_into(conversations::table)

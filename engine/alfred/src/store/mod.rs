@@ -29,10 +29,11 @@ pub mod schema;
 
 mod commit;
 mod outbox;
+mod schedules;
 mod timers;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::Path;
 use std::time::Duration;
@@ -41,10 +42,11 @@ use diesel::RunQueryDsl;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use commit::{CommitOutcome, EventCommit};
+pub use commit::{CommitOutcome, EventCommit, Fired};
 pub use conn::{AnyConnection, AnyManager, Backend};
 pub use error::StoreError;
 pub use outbox::{DeliveryState, OutboxRow, OutboxStatus};
+pub use schedules::RunningSlot;
 
 /// The Postgres migration set.
 ///
