@@ -10,6 +10,7 @@
 //! - `core_is_pure`: `alfred-core` depends on no I/O crate.
 //! - `cli`: the real `alfred` binary (`check`, `test`, `shell`).
 //! - `service`: the running service in process: signed webhook in, reply at a fake Graph API.
+//! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -25,6 +26,8 @@ mod core_is_pure;
 mod defects;
 #[path = "integration/hostile_yaml.rs"]
 mod hostile_yaml;
+#[path = "integration/scheduler.rs"]
+mod scheduler;
 #[path = "integration/schema_drift.rs"]
 mod schema_drift;
 #[path = "integration/service.rs"]
