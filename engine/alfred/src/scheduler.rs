@@ -84,6 +84,15 @@ pub struct Tick {
     pub traces: Vec<Trace>,
 }
 
+/// A lease owner name for one scheduler: the instance name plus the pid and a random
+/// part, so that two processes configured with the same instance name never share a
+/// lease (the commit-time dedupe would still keep them exactly-once, but they would
+/// both work on the same slot).
+pub fn owner_name(instance: &str) -> String {
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    format!("{instance}/{}-{random:08x}", std::process::id())
+}
+
 /// The scheduler's dependencies.
 pub struct Scheduler<Q> {
     /// The database.
@@ -94,7 +103,7 @@ pub struct Scheduler<Q> {
     pub flows: Arc<FlowSet>,
     /// Outbox stream name.
     pub outbox_stream: String,
-    /// Lease owner name; unique per scheduler (see [`Scheduler::owner_name`]).
+    /// Lease owner name; unique per scheduler (see [`owner_name`]).
     pub owner: String,
     /// The clock (tests pass a virtual one).
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
@@ -103,14 +112,6 @@ pub struct Scheduler<Q> {
 }
 
 impl<Q: Queue> Scheduler<Q> {
-    /// A lease owner name for this process: the instance name plus the pid and a random
-    /// part, so that two processes configured with the same instance name never share
-    /// a lease (the commit-time dedupe would still keep them exactly-once).
-    pub fn owner_name(instance: &str) -> String {
-        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-        format!("{instance}/{}-{random:08x}", std::process::id())
-    }
-
     /// One pass: due schedule slots, then due timers, at the clock's `now`.
     pub async fn tick(&self) -> Result<Tick, SchedulerError> {
         let now = (self.clock)();

@@ -19,7 +19,7 @@ use crate::graph::{ConsoleSender, GraphClient, Outbound};
 use crate::queue::redis::{RedisQueue, RedisQueueConfig};
 use crate::queue::sql::{SqlQueue, SqlQueueConfig};
 use crate::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
-use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::scheduler::{Scheduler, SchedulerConfig, owner_name};
 use crate::sender::{AUTH_PAUSE, Sender};
 use crate::store::Store;
 use crate::webhook::{self, WebhookState};
@@ -191,7 +191,7 @@ impl Service {
                 queue: self.queue.clone(),
                 flows: self.flows.clone(),
                 outbox_stream: self.streams.outbox.clone(),
-                owner: Scheduler::<AnyQueue>::owner_name(&self.config.instance),
+                owner: owner_name(&self.config.instance),
                 clock: clock.clone(),
                 config: SchedulerConfig::default(),
             };

@@ -28,6 +28,16 @@ pub struct RunningSlot {
     pub locked_by: Option<String>,
 }
 
+/// A `schedule_slots` row to insert.
+struct NewSlot<'a> {
+    schedule: &'a str,
+    slot: DateTime<Utc>,
+    status: &'a str,
+    owner: &'a str,
+    now: DateTime<Utc>,
+    lease: Option<DateTime<Utc>>,
+}
+
 impl Store {
     /// The newest slot of `schedule` that was claimed or skipped: where the next
     /// [`alfred_core::schedule::due_slots`] starts.
@@ -50,8 +60,14 @@ impl Store {
         now: DateTime<Utc>,
         lease: Option<DateTime<Utc>>,
     ) -> Result<bool> {
-        let locked_by = lease.map(|_| owner);
-        self.insert_slot(schedule, slot, "running", owner, now, lease, locked_by)
+        self.insert_slot(NewSlot {
+            schedule,
+            slot,
+            status: "running",
+            owner,
+            now,
+            lease,
+        })
     }
 
     /// Records a slot that will not fire (too late, or overlapping a running one), so the
@@ -63,20 +79,27 @@ impl Store {
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        self.insert_slot(schedule, slot, "skipped", owner, now, None, None)
+        self.insert_slot(NewSlot {
+            schedule,
+            slot,
+            status: "skipped",
+            owner,
+            now,
+            lease: None,
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn insert_slot(
-        &self,
-        schedule: &str,
-        slot: DateTime<Utc>,
-        status: &str,
-        owner: &str,
-        now: DateTime<Utc>,
-        lease: Option<DateTime<Utc>>,
-        locked_by: Option<&str>,
-    ) -> Result<bool> {
+    fn insert_slot(&self, row: NewSlot<'_>) -> Result<bool> {
+        let NewSlot {
+            schedule,
+            slot,
+            status,
+            owner,
+            now,
+            lease,
+        } = row;
+        // A lease always belongs to the claimer; a queued or skipped row has none.
+        let locked_by = lease.map(|_| owner);
         let mut conn = self.pool.get()?;
         let inserted = per_backend!(&mut *conn, |c| diesel::insert_into(schedule_slots::table)
             .values((
