@@ -15,6 +15,7 @@
 //! - `metrics`: `/metrics` of a webhook process and of a worker + sender process.
 //! - `window`: the 24-hour window in worker + sender on both backends (template
 //!   fallback, async 131047, defer until the member writes).
+//! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -34,6 +35,8 @@ mod hostile_yaml;
 mod metrics;
 #[path = "integration/pipeline.rs"]
 mod pipeline;
+#[path = "integration/scheduler.rs"]
+mod scheduler;
 #[path = "integration/schema_drift.rs"]
 mod schema_drift;
 #[path = "integration/service.rs"]

@@ -124,6 +124,7 @@ async fn each_role_process_exposes_what_it_counted_on_metrics() {
         webhook: true,
         worker: false,
         sender: false,
+        scheduler: false,
     };
     let (webhook, webhook_addr, _) = start(config.clone(), webhook_only, true, false).await;
     let webhook_addr = webhook_addr.unwrap();
@@ -131,6 +132,7 @@ async fn each_role_process_exposes_what_it_counted_on_metrics() {
         webhook: false,
         worker: true,
         sender: true,
+        scheduler: false,
     };
     let (back, metrics_addr, back_service) = start(config, back_roles, false, true).await;
     let metrics_addr = metrics_addr.unwrap();

@@ -9,6 +9,7 @@
 //! - [`role`]: what the roles share (error type, blocking store calls).
 //! - [`sender`]: the sender role (outbox → Graph API; retries, dead letters).
 //! - [`worker`]: the orchestrator role (ingest → engine → one transaction → outbox).
+//! - [`scheduler`]: the scheduler role (schedule slots and durable timers → engine → outbox).
 //! - [`flowdir`]: find and read the household, flow and test files of a directory.
 //! - [`cmd_check`]: `alfred check`.
 //! - [`cmd_test`]: `alfred test`.
@@ -34,6 +35,7 @@ pub mod pacing;
 pub mod queue;
 pub mod role;
 pub mod run;
+pub mod scheduler;
 pub mod sender;
 pub mod serve;
 pub mod store;

@@ -41,7 +41,7 @@ enum Command {
         #[arg(long = "as")]
         member: Option<String>,
     },
-    /// Run every role in one process: webhook, worker and sender (migrates first).
+    /// Run every role in one process: webhook, worker, sender and scheduler (migrates first).
     Serve,
     /// Run only the webhook role.
     Webhook,
@@ -49,6 +49,8 @@ enum Command {
     Worker,
     /// Run only the sender role.
     Sender,
+    /// Run only the scheduler role (schedules and durable timers).
+    Scheduler,
     /// Apply the database migrations (DATABASE_URL, default: the embedded SQLite file).
     Migrate,
     /// Run the fake Graph API (for the load scripts in engine/load/; not for production).
@@ -142,16 +144,25 @@ fn run() -> anyhow::Result<i32> {
             webhook: true,
             worker: false,
             sender: false,
+            scheduler: false,
         }),
         Command::Worker => Some(alfred::serve::Roles {
             webhook: false,
             worker: true,
             sender: false,
+            scheduler: false,
         }),
         Command::Sender => Some(alfred::serve::Roles {
             webhook: false,
             worker: false,
             sender: true,
+            scheduler: false,
+        }),
+        Command::Scheduler => Some(alfred::serve::Roles {
+            webhook: false,
+            worker: false,
+            sender: false,
+            scheduler: true,
         }),
         _ => None,
     };
@@ -185,7 +196,9 @@ fn run() -> anyhow::Result<i32> {
                 prompt,
             )?)
         }
-        Command::Serve | Command::Webhook | Command::Worker | Command::Sender => unreachable!("handled above"),
+        Command::Serve | Command::Webhook | Command::Worker | Command::Sender | Command::Scheduler => {
+            unreachable!("handled above")
+        }
         Command::Migrate => {
             // Only the database is needed here, so only DATABASE_URL is read (not the
             // whole service configuration with its secrets).

@@ -3,12 +3,12 @@
 //! slot or a fired timer (the scheduler). Keeping it in one place is what makes "the same
 //! transaction and the same outbox" true for all of them.
 
-use alfred_core::event::{Event, Trace};
+use alfred_core::event::{Event, EventKind, Trace};
 use alfred_core::flow::FlowSet;
 use chrono::{DateTime, Utc};
 
 use crate::queue::{Queue, QueueError};
-use crate::store::{CommitOutcome, EventCommit, OrderCheck, Store, StoreError};
+use crate::store::{CommitOutcome, EventCommit, Fired, OrderCheck, Store, StoreError};
 
 /// Outbox-stream entries that start with this mark an inbound message as read (the
 /// rest of the entry is its wamid); all other entries are outbox row ids.
@@ -27,9 +27,16 @@ pub struct EventRun {
 /// worker gives up for now (the entry stays pending and is retried later).
 const MAX_CONFLICTS: usize = 32;
 
+/// The key under which one member's run of a schedule slot is deduplicated.
+pub fn schedule_run_key(flow: &str, trigger: usize) -> String {
+    format!("{flow}#{trigger}")
+}
+
 /// Loads the member's conversation and the household data, runs the engine and commits
 /// every effect in one transaction (see [`Store::commit_event`]). Blocking: call it on
-/// the blocking pool. `inbound_wamid` makes a redelivered message a no-op.
+/// the blocking pool. `inbound_wamid` makes a redelivered message a no-op; a timer or
+/// schedule event is consumed in the same transaction (see [`EventCommit::fired`]), so
+/// firing it twice is a no-op too.
 pub fn run_event(
     store: &Store,
     flows: &FlowSet,
@@ -56,6 +63,16 @@ pub fn run_event_ordered(
     order: Option<OrderCheck>,
     now: DateTime<Utc>,
 ) -> Result<EventRun, StoreError> {
+    // A timer or schedule event consumes its timer row or its (schedule, slot, member)
+    // run in the same transaction, so it can never fire twice.
+    let fired = match &event.kind {
+        EventKind::Timer(t) => Some(Fired::Timer { id: t.id.clone() }),
+        EventKind::Schedule { flow, trigger, slot } => Some(Fired::Schedule {
+            schedule: schedule_run_key(flow, *trigger),
+            slot: *slot,
+        }),
+        EventKind::Message(_) => None,
+    };
     for _ in 0..MAX_CONFLICTS {
         let (state, state_check) = store.load_conversation_versioned(&event.member)?;
         let (data, data_version) = store.load_data_versioned()?;
@@ -69,6 +86,7 @@ pub fn run_event_ordered(
             order: order.clone(),
             state_check,
             data_version: Some(data_version),
+            fired: fired.clone(),
         };
         let committed = store.commit_event(&commit)?;
         if committed == CommitOutcome::Conflict {

@@ -422,6 +422,7 @@ mod tests {
 
     fn queue_reply(f: &Fixture, wamid: &str, to: &str, body: &str) -> i64 {
         let commit = EventCommit {
+            fired: None,
             inbound_wamid: Some(wamid.into()),
             member: to.into(),
             state: Default::default(),

@@ -1,5 +1,5 @@
 //! Running the roles: `alfred serve` runs all of them in one process; `alfred webhook`,
-//! `alfred worker` and `alfred sender` run one each (several processes of each may run
+//! `alfred worker`, `alfred sender` and `alfred scheduler` run one each (several processes of each may run
 //! against the same Postgres and Redis).
 //!
 //! Everything is built once from the checked [`Config`]; a flow set with errors is
@@ -21,6 +21,7 @@ use crate::pacing::Pacing;
 use crate::queue::redis::{RedisQueue, RedisQueueConfig};
 use crate::queue::sql::{SqlQueue, SqlQueueConfig};
 use crate::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
+use crate::scheduler::{Scheduler, SchedulerConfig, owner_name};
 use crate::sender::{AUTH_PAUSE, Sender};
 use crate::store::Store;
 use crate::webhook::{self, WebhookState};
@@ -63,6 +64,8 @@ pub struct Roles {
     pub worker: bool,
     /// The sender (outbox → Graph API).
     pub sender: bool,
+    /// The scheduler (schedule slots and timers → engine → outbox).
+    pub scheduler: bool,
 }
 
 impl Roles {
@@ -71,6 +74,7 @@ impl Roles {
         webhook: true,
         worker: true,
         sender: true,
+        scheduler: true,
     };
 }
 
@@ -216,6 +220,19 @@ impl Service {
                 .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Ingest));
             let token = stop.clone();
             tasks.spawn(async move { worker.run(consumer, async move { token.cancelled().await }).await });
+        }
+        if roles.scheduler {
+            let scheduler = Scheduler {
+                store: self.store.clone(),
+                queue: self.queue.clone(),
+                flows: self.flows.clone(),
+                outbox_stream: self.streams.outbox.clone(),
+                owner: owner_name(&self.config.instance),
+                clock: clock.clone(),
+                config: SchedulerConfig::default(),
+            };
+            let token = stop.clone();
+            tasks.spawn(async move { scheduler.run(async move { token.cancelled().await }).await });
         }
         if roles.sender {
             let sender = Sender {

@@ -19,11 +19,11 @@ use crate::flow::{
     Select, SendSpec, Step, Target, TemplateInfo, Text, TimerStartSpec, Validator,
 };
 use crate::model::{
-    self, AskDef, BranchDef, ButtonDef, FlowFile, HouseholdFile, ListMenuDef, NextDef, OptionsFromDef, Pos, SendDef,
-    Sp, StepDef, TemplateSendDef, TriggerDef,
+    self, AskDef, BranchDef, ButtonDef, CatchUp, FlowFile, HouseholdFile, ListMenuDef, NextDef, OptionsFromDef, Pos,
+    ScheduleDef, SendDef, Sp, StepDef, TemplateSendDef, TriggerDef,
 };
 use crate::parse::{normalize, parse_duration};
-use crate::schedule::CronSchedule;
+use crate::schedule::{CronSchedule, ON_TIME, SlotPolicy};
 use crate::tmpl::{Expr, Templates, Tpl};
 
 /// One file handed to the checker.
@@ -828,10 +828,14 @@ fn compile_flow(
         } else if let Some(k) = &t.kind {
             Matcher::Kind(k.value)
         } else if let Some(s) = &t.schedule {
-            let tz_name = s
-                .timezone
-                .as_ref()
-                .map_or_else(|| household.timezone.name().to_owned(), |t| t.value.clone());
+            // `member` zones are resolved per member by the scheduler; the expression is
+            // checked here in the household's zone (its syntax does not depend on a zone).
+            let member_zone = s.timezone.as_ref().is_some_and(|t| t.value.trim() == "member");
+            let tz_name = match &s.timezone {
+                Some(t) if !member_zone => t.value.clone(),
+                _ => household.timezone.name().to_owned(),
+            };
+            let policy = schedule_policy(&mut cx, s);
             if t.priority.is_some() {
                 cx.warn("schedule", s.cron.pos, "`priority` has no effect on a schedule trigger")
                     .hint = Some("schedules are not routed; remove `priority`".to_owned());
@@ -847,6 +851,9 @@ fn compile_flow(
                                 start: st,
                                 when: when.clone(),
                                 roles: t.roles.clone().unwrap_or_default(),
+                                member_zone,
+                                policy,
+                                overlap: s.overlap.as_ref().map(|o| o.value).unwrap_or_default(),
                             },
                         ));
                     }
@@ -994,6 +1001,47 @@ fn one_line(s: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The longest `catch_up_window` accepted: a briefing a day late is no longer news,
+/// and the scheduler's look-back is bounded.
+const MAX_CATCH_UP_WINDOW: Duration = Duration::days(1);
+
+/// A schedule's catch-up policy; a bad window is reported and the default used.
+fn schedule_policy(cx: &mut FlowCtx<'_>, s: &ScheduleDef) -> SlotPolicy {
+    let catch_up = s.catch_up.as_ref().map(|c| c.value).unwrap_or_default();
+    let mut policy = SlotPolicy {
+        catch_up,
+        ..SlotPolicy::default()
+    };
+    let Some(w) = &s.catch_up_window else {
+        return policy;
+    };
+    if catch_up == CatchUp::Skip {
+        cx.warn(
+            "schedule",
+            w.pos,
+            "`catch_up_window` has no effect with `catch_up: skip`",
+        )
+        .hint = Some("remove it, or use `catch_up: once`".to_owned());
+        return policy;
+    }
+    match parse_duration(&w.value) {
+        Ok(d) if d >= ON_TIME && d <= MAX_CATCH_UP_WINDOW => policy.window = d,
+        Ok(_) => {
+            cx.err(
+                "schedule",
+                w.pos,
+                format!("`catch_up_window` \"{}\" must be between 1m and 1d", w.value),
+            )
+            .hint = Some("e.g. `catch_up_window: 30m`; use `catch_up: skip` to never fire late".to_owned());
+        }
+        Err(e) => {
+            cx.err("schedule", w.pos, format!("invalid `catch_up_window`: {e}"))
+                .hint = Some("a duration such as `30m` or `2h`".to_owned());
+        }
+    }
+    policy
 }
 
 fn trigger_pos(t: &TriggerDef) -> Option<Pos> {

@@ -779,3 +779,104 @@ fn a_proactive_free_form_send_must_say_what_happens_outside_the_window() {
     let tpl_fb = "id: s\ntriggers: [{ keywords: [x] }]\nsteps:\n  - send: { template: { name: nudge, params: [a, b] }, fallback: { name: nudge, params: [a, b] } }\n";
     assert_eq!(codes(tpl_fb), ["fallback"]);
 }
+
+#[test]
+fn member_zone_schedules_fire_at_each_members_local_time() {
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: r#"
+household: { name: Test, timezone: Europe/Amsterdam }
+members:
+  - { name: Anna, phone: "+31600000001" }
+  - { name: Cleo, phone: "+12125550100", timezone: America/New_York }
+"#
+        .into(),
+    };
+    let flow = SourceFile {
+        path: "f.yaml".into(),
+        text: r#"
+id: brief
+triggers:
+  - schedule: { cron: "0 7 * * *", timezone: member }
+steps:
+  - send: "Morning, it is {{ event.slot | datefmt('%H:%M') }}"
+"#
+        .into(),
+    };
+    let checked = load(Some(&household), &[flow]);
+    let fs = checked.flows.expect("checks");
+    let spec = &fs.flows[0].schedules[0].1;
+    assert!(spec.member_zone);
+    let groups = fs.schedule_groups(spec);
+    let zones: Vec<_> = groups.iter().map(|g| g.zone.map(|z| z.name())).collect();
+    assert_eq!(zones, [Some("America/New_York"), Some("Europe/Amsterdam")]);
+    // 2026-03-08: New York is already on EDT, Amsterdam still on CET.
+    let start = Utc.with_ymd_and_hms(2026, 3, 8, 0, 0, 0).unwrap();
+    let mut sim = Simulator::new(&fs, start, HouseholdData::default());
+    let at_6 = sim.advance_to(Utc.with_ymd_and_hms(2026, 3, 8, 6, 0, 0).unwrap());
+    assert_eq!(texts(&at_6), ["Anna: Morning, it is 07:00"]);
+    let at_11 = sim.advance_to(Utc.with_ymd_and_hms(2026, 3, 8, 11, 0, 0).unwrap());
+    assert_eq!(texts(&at_11), ["Cleo: Morning, it is 07:00"]);
+}
+
+#[test]
+fn schedule_catch_up_and_overlap_are_compiled_and_checked() {
+    use crate::model::{CatchUp, Overlap};
+    let fs = flows(&[r#"
+id: s
+triggers:
+  - schedule: { cron: "0 7 * * *" }
+  - schedule: { cron: "0 8 * * *", catch_up: skip, overlap: queue }
+  - schedule: { cron: "0 9 * * *", catch_up_window: 90m }
+steps:
+  - send: hi
+"#]);
+    let specs: Vec<_> = fs.flows[0].schedules.iter().map(|(_, s)| s).collect();
+    let got: Vec<_> = specs
+        .iter()
+        .map(|s| (s.policy.catch_up, s.policy.window.num_minutes(), s.overlap))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (CatchUp::Once, 60, Overlap::Skip),
+            (CatchUp::Skip, 60, Overlap::Queue),
+            (CatchUp::Once, 90, Overlap::Skip)
+        ]
+    );
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: HOUSEHOLD.into(),
+    };
+    let bad = SourceFile {
+        path: "bad.yaml".into(),
+        text: r#"
+id: bad
+triggers:
+  - schedule: { cron: "0 7 * * *", catch_up_window: 0s }
+  - schedule: { cron: "0 8 * * *", catch_up_window: 2d }
+  - schedule: { cron: "0 9 * * *", catch_up_window: soon }
+  - schedule: { cron: "0 10 * * *", catch_up: skip, catch_up_window: 1h }
+steps:
+  - send: hi
+"#
+        .into(),
+    };
+    let checked = load(Some(&household), &[bad]);
+    assert!(checked.flows.is_none());
+    let got: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .map(|d| format!("{:?} {}:{} {}", d.severity, d.code, d.pos.line, d.message))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "Error schedule:4 `catch_up_window` \"0s\" must be between 1m and 1d",
+            "Error schedule:5 `catch_up_window` \"2d\" must be between 1m and 1d",
+            "Error schedule:6 invalid `catch_up_window`: \"soon\" is not a duration I know; \
+             try 90s, 20m, 20 min, 1h30m, 2 hours, 3d, 1w, 1.5h",
+            "Warning schedule:7 `catch_up_window` has no effect with `catch_up: skip`",
+        ]
+    );
+}

@@ -73,6 +73,36 @@ impl FlowSet {
             .collect()
     }
 
+    /// What one schedule trigger runs: one group, or with `timezone: member` one group per
+    /// zone among its audience (sorted by zone name), each with its own slots.
+    pub fn schedule_groups(&self, spec: &ScheduleSpec) -> Vec<ScheduleGroup<'_>> {
+        let members = self.schedule_audience(spec.audience);
+        if !spec.member_zone {
+            return vec![ScheduleGroup {
+                zone: None,
+                cron: spec.cron.clone(),
+                members,
+            }];
+        }
+        let mut zones: BTreeMap<&str, Vec<&Member>> = BTreeMap::new();
+        for m in members {
+            zones.entry(m.timezone.name()).or_default().push(m);
+        }
+        zones
+            .into_iter()
+            .filter_map(|(zone, members)| {
+                // The expression parsed in the household's zone and every member zone is
+                // valid, so this only fails if that invariant breaks; then the group is dropped.
+                let cron = CronSchedule::parse(spec.cron.expression(), zone).ok()?;
+                Some(ScheduleGroup {
+                    zone: Some(cron.timezone()),
+                    cron,
+                    members,
+                })
+            })
+            .collect()
+    }
+
     /// Every schedule trigger: (flow index, trigger index in the flow, schedule).
     pub fn schedules(&self) -> impl Iterator<Item = (usize, usize, &ScheduleSpec)> {
         self.flows
@@ -220,6 +250,17 @@ pub enum Matcher {
     Fallback,
 }
 
+/// The members one schedule trigger runs for in one zone, with its slots there.
+#[derive(Debug, Clone)]
+pub struct ScheduleGroup<'a> {
+    /// The member zone for `timezone: member`; `None` for a schedule with one zone.
+    pub zone: Option<Tz>,
+    /// The schedule in that zone.
+    pub cron: CronSchedule,
+    /// Members in the audience (and zone); role and `when` are checked by the engine.
+    pub members: Vec<&'a Member>,
+}
+
 /// A schedule trigger.
 #[derive(Debug, Clone)]
 pub struct ScheduleSpec {
@@ -233,6 +274,13 @@ pub struct ScheduleSpec {
     pub when: Option<Expr>,
     /// Roles the schedule runs for (empty = all in the audience).
     pub roles: Vec<Role>,
+    /// `timezone: member`: slots are wall-clock times in each member's own zone, so the
+    /// scheduler evaluates `cron`'s expression once per zone of the audience.
+    pub member_zone: bool,
+    /// Catch-up after downtime.
+    pub policy: crate::schedule::SlotPolicy,
+    /// A slot due while the previous one still runs.
+    pub overlap: crate::model::Overlap,
 }
 
 /// One compiled flow.

@@ -472,6 +472,29 @@ pub enum Audience {
     Adults,
 }
 
+/// What the scheduler does with slots that passed while no scheduler was running.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Fire the most recent missed slot once, if it is less than `catch_up_window` late.
+    #[default]
+    Once,
+    /// Never fire a missed slot: only slots seen on time (within a minute) fire.
+    Skip,
+}
+
+/// What the scheduler does when a slot comes due while the previous slot of the same
+/// schedule is still running (not every member's event of it is committed yet).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    /// Drop the new slot (it is recorded as skipped).
+    #[default]
+    Skip,
+    /// Run the new slot after the running one has finished.
+    Queue,
+}
+
 /// What a trigger matches. Exactly one of `keywords`, `regex`, `reply`, `kind`,
 /// `schedule` or `fallback` must be given.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -506,11 +529,18 @@ pub struct TriggerDef {
 pub struct ScheduleDef {
     /// Cron expression: minute hour day-of-month month day-of-week (seconds optional first).
     pub cron: Sp<String>,
-    /// IANA time zone; default the household's.
+    /// IANA time zone, or `member` for each member's own zone; default the household's.
     pub timezone: Option<Sp<String>>,
     /// Who it runs for; default each member.
     #[serde(rename = "for", default)]
     pub audience: Audience,
+    /// Slots missed during downtime: `once` (default, if less than `catch_up_window`
+    /// late) or `skip`.
+    pub catch_up: Option<Sp<CatchUp>>,
+    /// How late a missed slot may still fire under `catch_up: once`; default `1h`.
+    pub catch_up_window: Option<Sp<String>>,
+    /// A slot due while the previous one still runs: `skip` (default) or `queue`.
+    pub overlap: Option<Sp<Overlap>>,
 }
 
 /// One step. Exactly one action key (`send`, `ask`, `set`, `switch`, `call`, `goto`,

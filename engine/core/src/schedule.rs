@@ -26,6 +26,8 @@ use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
+use crate::model::CatchUp;
+
 /// How far `next_after` looks ahead (about five years).
 const HORIZON: TimeDelta = TimeDelta::days(5 * 366);
 /// Wider than any UTC offset (±14 h) plus any gap, so a gap search always brackets.
@@ -37,6 +39,94 @@ const FIELDS_HELP: &str = "use 5 fields \"minute hour day-of-month month day-of-
      e.g. \"0 7 * * 1-5\" for 07:00 on weekdays (an optional 6th field in front sets seconds)";
 /// Field names of a 6-field expression; a 5-field one drops the first.
 const FIELD_NAMES: &str = "second minute hour day-of-month month day-of-week";
+
+/// How late a slot may be and still count as "on time" under `catch_up: skip`: the
+/// scheduler ticks every few seconds, so a slot seen later than this was missed.
+pub const ON_TIME: TimeDelta = TimeDelta::minutes(1);
+/// The default `catch_up_window`: a missed slot less than an hour late still fires once.
+pub const DEFAULT_CATCH_UP_WINDOW: TimeDelta = TimeDelta::hours(1);
+/// How far back [`due_slots`] looks for skipped slots, so a long downtime of a frequent
+/// schedule costs bounded work.
+const MAX_LOOKBACK: TimeDelta = TimeDelta::days(7);
+/// Slots per `slots_between` call while walking a window.
+const BATCH: usize = 1024;
+
+/// The catch-up policy of one schedule, compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotPolicy {
+    /// `once` or `skip`.
+    pub catch_up: CatchUp,
+    /// The lateness up to which `once` still fires a slot.
+    pub window: TimeDelta,
+}
+
+impl Default for SlotPolicy {
+    fn default() -> Self {
+        Self {
+            catch_up: CatchUp::Once,
+            window: DEFAULT_CATCH_UP_WINDOW,
+        }
+    }
+}
+
+impl SlotPolicy {
+    /// How late a slot may be and still fire.
+    pub fn allowed_lateness(&self) -> TimeDelta {
+        match self.catch_up {
+            CatchUp::Once => self.window.max(ON_TIME),
+            CatchUp::Skip => ON_TIME,
+        }
+    }
+}
+
+/// What [`due_slots`] decided for one schedule at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DueSlots {
+    /// The one slot to fire now, if any: the latest due slot that is not too late.
+    pub fire: Option<DateTime<Utc>>,
+    /// The latest slot that passed without firing (too late, or older than `fire`).
+    /// Recording it moves the schedule's cursor past the downtime.
+    pub last_skipped: Option<DateTime<Utc>>,
+    /// How many slots were skipped (those within the last 7 days; older ones are not counted).
+    pub skipped: usize,
+}
+
+/// The slots of `cron` to act on at `now`, given the last slot already handled (fired or
+/// recorded as skipped), under `policy`.
+///
+/// Slots in `(last, now]` are due. At most **one** fires: the latest one that is at most
+/// [`SlotPolicy::allowed_lateness`] late. Every other due slot is skipped, so a long
+/// downtime never produces a burst of stale messages. With no `last` (a schedule never
+/// run before) the past counts as downtime: only a slot within the allowed lateness fires.
+pub fn due_slots(cron: &CronSchedule, last: Option<DateTime<Utc>>, now: DateTime<Utc>, policy: SlotPolicy) -> DueSlots {
+    let lateness = policy.allowed_lateness();
+    let Some(earliest_on_time) = now.checked_sub_signed(lateness) else {
+        return DueSlots::default();
+    };
+    let lookback = now.checked_sub_signed(MAX_LOOKBACK).unwrap_or(earliest_on_time);
+    let start = last.unwrap_or(earliest_on_time).max(lookback);
+    let mut due = DueSlots::default();
+    let mut cursor = start;
+    loop {
+        let batch = cron.slots_between(cursor, now, BATCH);
+        for &slot in &batch {
+            if slot >= earliest_on_time {
+                if let Some(older) = due.fire.replace(slot) {
+                    due.last_skipped = Some(older);
+                    due.skipped += 1;
+                }
+            } else {
+                due.last_skipped = Some(slot);
+                due.skipped += 1;
+            }
+        }
+        match batch.last() {
+            Some(&end) if batch.len() == BATCH => cursor = end,
+            _ => break,
+        }
+    }
+    due
+}
 
 /// A validated cron schedule in an IANA time zone.
 ///
@@ -508,6 +598,157 @@ mod tests {
         assert_eq!(s.slots_between(from, to, 3), first);
         assert!(s.slots_between(from, to, 0).is_empty());
         assert!(s.slots_between(to, from, 10).is_empty());
+    }
+
+    fn once(window: TimeDelta) -> SlotPolicy {
+        SlotPolicy {
+            catch_up: CatchUp::Once,
+            window,
+        }
+    }
+
+    const SKIP: SlotPolicy = SlotPolicy {
+        catch_up: CatchUp::Skip,
+        window: DEFAULT_CATCH_UP_WINDOW,
+    };
+
+    #[test]
+    fn due_slots_on_time_fires_each_slot_once() {
+        let s = sched("0 7 * * *", "Europe/Amsterdam");
+        let last = Some(at("2026-06-01T05:00:00Z"));
+        for policy in [SlotPolicy::default(), SKIP] {
+            // Before the slot nothing is due; at and shortly after it, exactly it.
+            assert_eq!(
+                due_slots(&s, last, at("2026-06-02T04:59:59Z"), policy),
+                DueSlots::default()
+            );
+            let due = due_slots(&s, last, at("2026-06-02T05:00:10Z"), policy);
+            assert_eq!(due.fire, Some(at("2026-06-02T05:00:00Z")));
+            assert_eq!((due.skipped, due.last_skipped), (0, None));
+            // Once it is the last handled slot it is not due again.
+            let again = due_slots(&s, due.fire, at("2026-06-02T05:00:20Z"), policy);
+            assert_eq!(again, DueSlots::default());
+        }
+    }
+
+    #[test]
+    fn due_slots_after_downtime() {
+        let s = sched("0 7 * * *", "Europe/Amsterdam");
+        let last = Some(at("2026-06-01T05:00:00Z"));
+        let slot = at("2026-06-02T05:00:00Z");
+        // 59 minutes late: `once` fires it, `skip` does not.
+        let now = at("2026-06-02T05:59:00Z");
+        let due = due_slots(&s, last, now, SlotPolicy::default());
+        assert_eq!((due.fire, due.skipped), (Some(slot), 0));
+        let due = due_slots(&s, last, now, SKIP);
+        assert_eq!((due.fire, due.last_skipped, due.skipped), (None, Some(slot), 1));
+        // Two hours late: too late for the default window, in time for a 3h one.
+        let now = at("2026-06-02T07:00:00Z");
+        let due = due_slots(&s, last, now, SlotPolicy::default());
+        assert_eq!((due.fire, due.last_skipped), (None, Some(slot)));
+        let due = due_slots(&s, last, now, once(TimeDelta::hours(3)));
+        assert_eq!(due.fire, Some(slot));
+        // Three days down: only the latest slot within the window fires, once.
+        let now = at("2026-06-04T05:30:00Z");
+        let due = due_slots(&s, last, now, SlotPolicy::default());
+        assert_eq!(due.fire, Some(at("2026-06-04T05:00:00Z")));
+        assert_eq!((due.last_skipped, due.skipped), (Some(at("2026-06-03T05:00:00Z")), 2));
+        // A quarter-hourly schedule 40 minutes down fires only its latest slot.
+        let q = sched("*/15 * * * *", "UTC");
+        let due = due_slots(
+            &q,
+            Some(at("2026-06-01T10:00:00Z")),
+            at("2026-06-01T10:40:00Z"),
+            SlotPolicy::default(),
+        );
+        assert_eq!(due.fire, Some(at("2026-06-01T10:30:00Z")));
+        assert_eq!((due.last_skipped, due.skipped), (Some(at("2026-06-01T10:15:00Z")), 1));
+    }
+
+    #[test]
+    fn due_slots_first_run_and_long_downtime_are_bounded() {
+        let s = sched("0 7 * * *", "UTC");
+        // Never run: the past is downtime, so only a slot within the window fires.
+        let due = due_slots(&s, None, at("2026-06-02T07:30:00Z"), SlotPolicy::default());
+        assert_eq!((due.fire, due.skipped), (Some(at("2026-06-02T07:00:00Z")), 0));
+        assert_eq!(
+            due_slots(&s, None, at("2026-06-02T07:30:00Z"), SKIP),
+            DueSlots::default()
+        );
+        // A year down on a per-minute schedule: a week of slots is looked at, no more.
+        let m = sched("* * * * *", "UTC");
+        let due = due_slots(&m, Some(at("2025-06-01T00:00:00Z")), at("2026-06-01T00:00:30Z"), SKIP);
+        assert_eq!(due.fire, Some(at("2026-06-01T00:00:00Z")));
+        assert_eq!(due.skipped, 7 * 24 * 60 - 1);
+    }
+
+    #[test]
+    fn due_slots_across_dst_fire_once_at_local_time() {
+        // Ticking every 5 minutes through both change days: each day's slot fires
+        // exactly once, at the documented instant.
+        let cases = [
+            (
+                "0 7 * * *",
+                "Europe/Amsterdam",
+                "2026-03-29",
+                "2026-03-29T07:00:00+02:00",
+            ),
+            (
+                "0 7 * * *",
+                "Europe/Amsterdam",
+                "2026-10-25",
+                "2026-10-25T07:00:00+01:00",
+            ),
+            (
+                "0 7 * * *",
+                "America/New_York",
+                "2026-03-08",
+                "2026-03-08T07:00:00-04:00",
+            ),
+            (
+                "0 7 * * *",
+                "America/New_York",
+                "2026-11-01",
+                "2026-11-01T07:00:00-05:00",
+            ),
+            (
+                "30 2 * * *",
+                "Europe/Amsterdam",
+                "2026-03-29",
+                "2026-03-29T03:00:00+02:00",
+            ),
+            (
+                "30 2 * * *",
+                "Europe/Amsterdam",
+                "2026-10-25",
+                "2026-10-25T02:30:00+02:00",
+            ),
+            (
+                "30 1 * * *",
+                "America/New_York",
+                "2026-11-01",
+                "2026-11-01T01:30:00-04:00",
+            ),
+        ];
+        for (expr, tz, day, want) in cases {
+            let s = sched(expr, tz);
+            let zone = s.timezone();
+            let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+            let local_midnight = zone.from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap()).unwrap();
+            let (mut now, end) = (local_midnight.to_utc(), local_midnight.to_utc() + TimeDelta::hours(25));
+            let mut last = Some(now);
+            let mut fired = Vec::new();
+            while now < end {
+                now += TimeDelta::minutes(5);
+                let due = due_slots(&s, last, now, SKIP);
+                assert_eq!(due.skipped, 0, "{expr} {tz}");
+                if let Some(slot) = due.fire {
+                    fired.push(show(&s, slot));
+                    last = Some(slot);
+                }
+            }
+            assert_eq!(fired, [want], "{expr} in {tz} on {day}");
+        }
     }
 
     #[test]

@@ -46,14 +46,15 @@ pub struct Simulator<'a> {
     pub last_inbound: BTreeMap<String, DateTime<Utc>>,
     /// Messages held until their recipient writes (window closed, policy `defer`).
     pub deferred: BTreeMap<String, Vec<Outbound>>,
-    /// Last instant each schedule was checked up to.
-    schedule_cursor: HashMap<(usize, usize), DateTime<Utc>>,
+    /// Last slot fired per schedule (flow, trigger, member zone); absent = none yet.
+    schedule_cursor: HashMap<(usize, usize, Option<String>), DateTime<Utc>>,
+    /// Where schedules start counting: slots before it never fire.
+    start: DateTime<Utc>,
 }
 
 impl<'a> Simulator<'a> {
     /// A simulator starting at `now` with `data`.
     pub fn new(flows: &'a FlowSet, now: DateTime<Utc>, data: HouseholdData) -> Self {
-        let schedule_cursor = flows.schedules().map(|(f, t, _)| ((f, t), now)).collect();
         // Tests mostly start mid-conversation, so every member counts as having just written.
         let last_inbound = flows.household.members.iter().map(|m| (m.name.clone(), now)).collect();
         Simulator {
@@ -65,7 +66,8 @@ impl<'a> Simulator<'a> {
             last_trace: Vec::new(),
             last_inbound,
             deferred: BTreeMap::new(),
-            schedule_cursor,
+            schedule_cursor: HashMap::new(),
+            start: now,
         }
     }
 
@@ -94,17 +96,21 @@ impl<'a> Simulator<'a> {
                 .filter(|(_, t)| t.fire_at <= to)
                 .min_by_key(|(k, t)| (t.fire_at, (*k).clone()))
                 .map(|(k, t)| (k.clone(), t.fire_at));
-            let next_slot = self
-                .flows
+            let (flows, cursors, start) = (self.flows, &self.schedule_cursor, self.start);
+            let next_slot = flows
                 .schedules()
-                .filter_map(|(f, t, s)| {
-                    let cursor = self.schedule_cursor.get(&(f, t)).copied().unwrap_or(self.now);
-                    let slot = s.cron.next_after(cursor)?;
-                    (slot <= to).then_some((slot, f, t))
+                .flat_map(|(f, t, s)| {
+                    flows.schedule_groups(s).into_iter().filter_map(move |g| {
+                        let key = (f, t, g.zone.map(|z| z.name().to_owned()));
+                        let cursor = cursors.get(&key).copied().unwrap_or(start);
+                        let slot = g.cron.next_after(cursor)?;
+                        let members: Vec<String> = g.members.iter().map(|m| m.name.clone()).collect();
+                        (slot <= to).then_some((slot, key, members))
+                    })
                 })
                 .min();
             match (next_timer, next_slot) {
-                (Some((key, at)), slot) if slot.is_none_or(|(s, _, _)| at <= s) => {
+                (Some((key, at)), slot) if slot.as_ref().is_none_or(|(s, _, _)| at <= *s) => {
                     let Some(timer) = self.timers.remove(&key) else { break };
                     self.now = self.now.max(at);
                     out.extend(self.dispatch(Event {
@@ -112,25 +118,14 @@ impl<'a> Simulator<'a> {
                         kind: EventKind::Timer(timer.fired),
                     }));
                 }
-                (_, Some((slot, f, t))) => {
-                    self.schedule_cursor.insert((f, t), slot);
+                (_, Some((slot, key, members))) => {
+                    self.schedule_cursor.insert(key.clone(), slot);
                     self.now = self.now.max(slot);
-                    let flow = &self.flows.flows[f];
-                    let audience = flow
-                        .schedules
-                        .iter()
-                        .find(|(ti, _)| *ti == t)
-                        .map(|(_, s)| s.audience)
-                        .unwrap_or_default();
-                    let members: Vec<String> = self
-                        .flows
-                        .schedule_audience(audience)
-                        .iter()
-                        .map(|m| m.name.clone())
-                        .collect();
+                    let (f, t, _) = key;
+                    let flow = self.flows.flows[f].id.clone();
                     for m in members {
                         let kind = EventKind::Schedule {
-                            flow: flow.id.clone(),
+                            flow: flow.clone(),
                             trigger: t,
                             slot,
                         };

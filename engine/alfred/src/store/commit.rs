@@ -14,7 +14,8 @@ use diesel::upsert::excluded;
 use super::conn::{AnyConnection, from_db, per_backend, to_db, write_tx};
 use super::outbox::WindowPlan;
 use super::schema::{
-    conversations, household_version, inbound_order, list_items, outbox, processed_inbound, records, timers,
+    conversations, household_version, inbound_order, list_items, outbox, processed_inbound, records, schedule_runs,
+    timers,
 };
 use super::{Result, Store, StoreError};
 
@@ -40,6 +41,10 @@ pub struct EventCommit {
     /// The household data version the engine ran on; `None`: not checked. Either way a
     /// commit that changes data bumps the version.
     pub data_version: Option<i64>,
+    /// The timer or schedule slot this event is the firing of, consumed in the same
+    /// transaction so that a crash in between cannot fire it twice. If it was consumed
+    /// already (or the timer is gone), nothing is written: [`CommitOutcome::Duplicate`].
+    pub fired: Option<Fired>,
 }
 
 /// An inbound message's place in its sender's arrival order (see `crate::order`).
@@ -64,6 +69,24 @@ pub enum StateCheck {
     Absent,
     /// The row had this version when it was loaded.
     At(i64),
+}
+
+/// What fired an event, recorded by [`Store::commit_event`] (see [`EventCommit::fired`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fired {
+    /// A durable timer. Its row is deleted, but only while a scheduler holds its lease:
+    /// a timer restarted meanwhile has lost the lease and stays (the restart wins).
+    Timer {
+        /// Timer id.
+        id: String,
+    },
+    /// One member's run of a schedule slot; marked in `schedule_runs`.
+    Schedule {
+        /// `flow#trigger`.
+        schedule: String,
+        /// The slot.
+        slot: DateTime<Utc>,
+    },
 }
 
 /// What [`Store::commit_event`] did.
@@ -120,7 +143,8 @@ impl Store {
     /// 1. the processed-inbound marker (if `inbound_wamid` is set): if it exists
     ///    already, the transaction is rolled back and [`CommitOutcome::Duplicate`]
     ///    returned; concurrent commits of one wamid wait on each other (Postgres: the
-    ///    unique index; SQLite: the write lock) and exactly one wins;
+    ///    unique index; SQLite: the write lock) and exactly one wins; the same for
+    ///    `fired` (the timer row is deleted, the schedule run is marked);
     /// 2. the member's conversation state (upsert);
     /// 3. the effects, in order: `Data` with exactly `HouseholdData::apply`'s semantics,
     ///    `Send` as a `pending` outbox row, `StartTimer` as an upsert by id (a restarted
@@ -150,6 +174,31 @@ impl Store {
                     .execute(c))?;
                 if inserted == 0 {
                     return Err(Abort::Duplicate);
+                }
+            }
+            match &commit.fired {
+                None => {}
+                Some(Fired::Timer { id }) => {
+                    let consumed =
+                        diesel::delete(timers::table.filter(timers::id.eq(id).and(timers::locked_by.is_not_null())))
+                            .execute(conn)?;
+                    if consumed == 0 {
+                        return Err(Abort::Duplicate);
+                    }
+                }
+                Some(Fired::Schedule { schedule, slot }) => {
+                    let inserted = per_backend!(conn, |c| diesel::insert_into(schedule_runs::table)
+                        .values((
+                            schedule_runs::schedule.eq(schedule),
+                            schedule_runs::slot.eq(to_db(*slot)),
+                            schedule_runs::member.eq(&commit.member),
+                            schedule_runs::run_at.eq(now),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(c))?;
+                    if inserted == 0 {
+                        return Err(Abort::Duplicate);
+                    }
                 }
             }
             write_conversation(conn, &commit.member, &state, commit.state_check, now)?;

@@ -31,10 +31,11 @@ pub mod schema;
 mod claim;
 mod commit;
 mod outbox;
+mod schedules;
 mod timers;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -46,10 +47,11 @@ use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use claim::Claim;
-pub use commit::{CommitOutcome, EventCommit, OrderCheck, StateCheck};
+pub use commit::{CommitOutcome, EventCommit, Fired, OrderCheck, StateCheck};
 pub use conn::{AnyConnection, AnyManager, Backend};
 pub use error::StoreError;
 pub use outbox::{DeliveryState, OutboxRow, OutboxStatus, WindowPlan};
+pub use schedules::RunningSlot;
 
 /// The Postgres migration set.
 ///

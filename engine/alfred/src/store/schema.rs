@@ -177,7 +177,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Schedule slots claimed (or skipped) by the scheduler.
+    schedule_slots (schedule, slot) {
+        /// `flow#trigger`, plus `@Zone` for member-zone schedules.
+        schedule -> Text,
+        /// The slot instant (UTC).
+        slot -> Timestamp,
+        /// `running`, `done` or `skipped`.
+        status -> Text,
+        /// Scheduler that claimed it.
+        claimed_by -> Text,
+        /// When it was claimed.
+        claimed_at -> Timestamp,
+        /// Lease expiry of a running slot; NULL while queued.
+        locked_until -> Nullable<Timestamp>,
+        /// Scheduler holding the lease.
+        locked_by -> Nullable<Text>,
+        /// When its fan-out completed.
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Members a schedule slot has run for.
+    schedule_runs (schedule, slot, member) {
+        /// `flow#trigger`.
+        schedule -> Text,
+        /// The slot instant (UTC).
+        slot -> Timestamp,
+        /// Member name.
+        member -> Text,
+        /// Commit time.
+        run_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    schedule_slots,
+    schedule_runs,
     conversations,
     processed_inbound,
     outbox,

@@ -25,8 +25,9 @@ use super::*;
 // ---------------------------------------------------------------------------------------
 // Harness
 
-/// A migrated-or-not store on a throwaway database, removed on drop.
-struct TestDb {
+/// A migrated-or-not store on a throwaway database, removed on drop (also used by the
+/// scheduler tests).
+pub(crate) struct TestDb {
     store: Option<Store>,
     cleanup: Cleanup,
 }
@@ -58,7 +59,7 @@ fn pg_base() -> String {
 }
 
 impl TestDb {
-    fn sqlite() -> TestDb {
+    pub(crate) fn sqlite() -> TestDb {
         let path = std::env::temp_dir().join(format!("alfred_store_test_{}.db", unique()));
         let store = Store::open(path.to_str().expect("utf-8 temp path")).expect("open SQLite");
         TestDb {
@@ -67,7 +68,7 @@ impl TestDb {
         }
     }
 
-    fn postgres() -> TestDb {
+    pub(crate) fn postgres() -> TestDb {
         let base = pg_base();
         let admin_url = format!("{base}/postgres");
         let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
@@ -93,7 +94,7 @@ impl TestDb {
         db
     }
 
-    fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         self.store.as_ref().expect("store is open until drop")
     }
 }
@@ -161,6 +162,7 @@ fn t(h: u32, m: u32) -> DateTime<Utc> {
 
 fn commit(wamid: Option<&str>, member: &str, effects: Vec<Effect>, now: DateTime<Utc>) -> EventCommit {
     EventCommit {
+        fired: None,
         inbound_wamid: wamid.map(str::to_owned),
         member: member.into(),
         state: ConversationState::default(),
