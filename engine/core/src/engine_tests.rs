@@ -796,6 +796,7 @@ members:
         path: "f.yaml".into(),
         text: r#"
 id: brief
+outside_window: defer
 triggers:
   - schedule: { cron: "0 7 * * *", timezone: member }
 steps:
@@ -824,6 +825,7 @@ fn schedule_catch_up_and_overlap_are_compiled_and_checked() {
     use crate::model::{CatchUp, Overlap};
     let fs = flows(&[r#"
 id: s
+outside_window: defer
 triggers:
   - schedule: { cron: "0 7 * * *" }
   - schedule: { cron: "0 8 * * *", catch_up: skip, overlap: queue }
@@ -859,6 +861,7 @@ triggers:
   - schedule: { cron: "0 10 * * *", catch_up: skip, catch_up_window: 1h }
 steps:
   - send: hi
+outside_window: defer
 "#
         .into(),
     };
