@@ -310,13 +310,15 @@ async fn a_stranger_gets_the_configured_reply_and_nothing_else(backend: Backend)
             )
         })
         .collect();
-    assert_eq!(sends[0], ("+15550001111".to_owned(), "Private assistant.".to_owned()));
     assert_eq!(
         sends.len(),
         2,
         "one reply to the stranger despite the redelivery: {sends:?}"
     );
-    assert_eq!(sends[1].0, "+31612345001");
+    // Different senders may be answered in either order (several worker tasks).
+    let stranger = ("+15550001111".to_owned(), "Private assistant.".to_owned());
+    assert!(sends.contains(&stranger), "{sends:?}");
+    assert!(sends.iter().any(|(to, _)| to == "+31612345001"), "{sends:?}");
     svc.stop().await;
 }
 

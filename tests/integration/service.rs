@@ -153,6 +153,9 @@ async fn add_bananas_scenario(database_url: String, redis_url: Option<String>, p
         ("WHATSAPP_PHONE_ID", "106540352242922".into()),
         ("WHATSAPP_API_BASE", fake.base_url()),
         ("ALFRED_FLOWS", repo().join("flows").to_string_lossy().into_owned()),
+        // One worker task: this scenario checks the order of replies *across* members,
+        // which only one pipeline gives (several keep each member's order only).
+        ("ALFRED_WORKER_TASKS", "1".into()),
     ];
     if let Some(r) = redis_url {
         vars.push(("REDIS_URL", r));

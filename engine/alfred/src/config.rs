@@ -67,12 +67,17 @@ pub struct Config {
     pub unknown_sender_reply: String,
     /// Global send rate of this process's sender, messages per second.
     pub send_rate: u32,
+    /// Worker tasks in this process (`ALFRED_WORKER_TASKS`, default 4).
+    pub worker_tasks: u32,
 }
 
 /// The default reply to a non-member: says what this number is, and nothing about who
 /// lives in the household.
 pub const DEFAULT_UNKNOWN_SENDER_REPLY: &str =
     "Hello! This number is a private family assistant, so it cannot help you. Sorry.";
+
+/// Worker tasks per process unless `ALFRED_WORKER_TASKS` says otherwise.
+pub const DEFAULT_WORKER_TASKS: u32 = 4;
 
 /// Everything wrong with the environment, one line per problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -199,6 +204,14 @@ impl Config {
                 crate::pacing::DEFAULT_SEND_RATE
             }
         };
+        let worker_tasks = match get("ALFRED_WORKER_TASKS").map(|v| v.parse::<u32>()) {
+            None => DEFAULT_WORKER_TASKS,
+            Some(Ok(n)) if (1..=64).contains(&n) => n,
+            Some(_) => {
+                errors.push("ALFRED_WORKER_TASKS: a whole number of worker tasks from 1 to 64".to_owned());
+                DEFAULT_WORKER_TASKS
+            }
+        };
         let instance = get("INSTANCE").unwrap_or_else(|| "alfred-1".to_owned());
         if !instance
             .chars()
@@ -226,6 +239,7 @@ impl Config {
             unknown_senders,
             unknown_sender_reply,
             send_rate,
+            worker_tasks,
         })
     }
 
@@ -263,6 +277,18 @@ mod tests {
         assert_eq!(c.unknown_senders, UnknownSenderPolicy::Ignore);
         assert_eq!(c.metrics_listen, None);
         assert_eq!(c.send_rate, 80);
+        assert_eq!(c.worker_tasks, DEFAULT_WORKER_TASKS);
+    }
+
+    #[test]
+    fn worker_tasks_are_a_small_whole_number() {
+        let ok = cfg(&[("META_APP_SECRET", "s"), ("ALFRED_WORKER_TASKS", "8")]).unwrap();
+        assert_eq!(ok.worker_tasks, 8);
+        for bad in ["0", "65", "-1", "many"] {
+            let e = cfg(&[("META_APP_SECRET", "s"), ("ALFRED_WORKER_TASKS", bad)]).unwrap_err();
+            assert_eq!(e.0.len(), 1, "{bad}: {e}");
+            assert!(e.0[0].starts_with("ALFRED_WORKER_TASKS"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -203,23 +203,34 @@ impl Service {
         }
         let clock: Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync> = Arc::new(Utc::now);
         if roles.worker {
-            let worker = Worker {
-                store: self.store.clone(),
-                queue: self.queue.clone(),
-                flows: self.flows.clone(),
-                outbox_stream: self.streams.outbox.clone(),
-                unknown_senders: self.config.unknown_senders,
-                unknown_sender_reply: self.config.unknown_sender_reply.clone(),
-                clock: clock.clone(),
-                hold_back: crate::order::HOLD_BACK,
-                counters: self.metrics.worker_counters(),
-            };
-            let mut cfg = ConsumerConfig::new(self.streams.ingest.clone(), WORKER_GROUP, self.config.instance.clone());
-            cfg.block = Duration::from_secs(1);
-            let consumer = Consumer::new(self.queue.clone(), cfg)
-                .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Ingest));
-            let token = stop.clone();
-            tasks.spawn(async move { worker.run(consumer, async move { token.cancelled().await }).await });
+            // Several worker tasks per process: while one waits on the database, the
+            // others work. Safe because each member's messages stay in arrival order and
+            // commits are optimistic (see docs/service.md). Task 0 keeps the plain
+            // instance name, so a restarted process re-reads exactly what it held.
+            let counters = self.metrics.worker_counters();
+            for i in 0..self.config.worker_tasks {
+                let worker = Worker {
+                    store: self.store.clone(),
+                    queue: self.queue.clone(),
+                    flows: self.flows.clone(),
+                    outbox_stream: self.streams.outbox.clone(),
+                    unknown_senders: self.config.unknown_senders,
+                    unknown_sender_reply: self.config.unknown_sender_reply.clone(),
+                    clock: clock.clone(),
+                    hold_back: crate::order::HOLD_BACK,
+                    counters: counters.clone(),
+                };
+                let name = match i {
+                    0 => self.config.instance.clone(),
+                    i => format!("{}-w{i}", self.config.instance),
+                };
+                let mut cfg = ConsumerConfig::new(self.streams.ingest.clone(), WORKER_GROUP, name);
+                cfg.block = Duration::from_secs(1);
+                let consumer = Consumer::new(self.queue.clone(), cfg)
+                    .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Ingest));
+                let token = stop.clone();
+                tasks.spawn(async move { worker.run(consumer, async move { token.cancelled().await }).await });
+            }
         }
         if roles.scheduler {
             let scheduler = Scheduler {

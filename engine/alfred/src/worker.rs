@@ -41,6 +41,8 @@ pub use crate::run::READ_PREFIX;
 /// What one ingest entry amounted to (for logs, metrics and tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Processed {
+    /// The entry was not a webhook body (the caller dead-letters it).
+    pub malformed: bool,
     /// Messages run through the engine and committed.
     pub handled: usize,
     /// Messages already processed before (duplicate deliveries).
@@ -103,7 +105,10 @@ impl<Q: Queue> Worker<Q> {
             Err(e) => {
                 self.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(entry = %delivery.id, error = %e, "ingest entry is not a webhook");
-                return Ok(Processed::default());
+                return Ok(Processed {
+                    malformed: true,
+                    ..Processed::default()
+                });
             }
         };
         self.process_numbered(batch, lasts.as_deref()).await
@@ -256,6 +261,12 @@ impl<Q: Queue> Worker<Q> {
             CommitOutcome::Duplicate | CommitOutcome::Held | CommitOutcome::Conflict => {
                 self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 out.duplicates += 1;
+                // Meta's redelivery got a number of its own; a duplicate commits nothing,
+                // so use the number up here, or the sender's next message waits for it.
+                if let Some(check) = check {
+                    let store = self.store.clone();
+                    blocking(move || store.advance_order(&check, now)).await?;
+                }
             }
         }
         Ok(())
@@ -283,9 +294,10 @@ impl<Q: Queue + Clone> Worker<Q> {
     pub async fn run_once(&self, consumer: &mut Consumer<Q>) -> Result<usize, WorkerError> {
         let mut done = 0;
         for d in consumer.next_batch().await? {
-            let malformed_before = self.counters.malformed.load(Ordering::Relaxed);
+            // Decided from this entry's own result: the counters are shared by every
+            // worker task of the process.
             match self.process(&d).await {
-                Ok(_) if self.counters.malformed.load(Ordering::Relaxed) > malformed_before => {
+                Ok(out) if out.malformed => {
                     consumer.dead_letter(&d, "not a WhatsApp webhook body").await?;
                     done += 1;
                 }
@@ -519,6 +531,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_redelivered_message_does_not_hold_back_the_next_one() {
+        let f = fixture();
+        let body = text_body("31612345001", "wamid.R1", "add tea");
+        // Meta delivers the same message twice: the webhook numbers it twice (1 and 2).
+        let first = numbered(&f.worker, body.clone()).await;
+        let again = numbered(&f.worker, body).await;
+        let next = numbered(&f.worker, text_body("31612345001", "wamid.R2", "list")).await;
+        assert_eq!(f.worker.process(&first).await.unwrap().handled, 1);
+        assert_eq!(f.worker.process(&again).await.unwrap().duplicates, 1);
+        assert_eq!(f.worker.process(&next).await.unwrap().handled, 1);
+        assert_eq!(
+            f.worker.counters.order_waits.load(Ordering::Relaxed),
+            0,
+            "number 3 found number 2 used up by the duplicate"
+        );
+    }
+
+    #[tokio::test]
     async fn a_duplicate_delivery_is_handled_once() {
         let f = fixture();
         let body = text_body("31612345001", "wamid.B", "add milk");
@@ -639,7 +669,13 @@ mod tests {
     async fn a_body_that_is_not_a_webhook_is_counted_not_fatal() {
         let f = fixture();
         let out = f.worker.process(&delivery(b"{\"hello\":1}".to_vec())).await.unwrap();
-        assert_eq!(out, Processed::default());
+        assert_eq!(
+            out,
+            Processed {
+                malformed: true,
+                ..Processed::default()
+            }
+        );
         assert_eq!(f.worker.counters.malformed.load(Ordering::Relaxed), 1);
     }
 }
