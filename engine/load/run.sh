@@ -125,8 +125,10 @@ e2e() { # mode: embedded | pg | pg-workers
   fresh_run_dir "e2e-$mode"
   "$BIN" fake-graph --addr "127.0.0.1:$FAKE_PORT" >"$WORK/fake.out" 2>"$WORK/fake.err" &
   PIDS+=("$!")
+  # ALFRED_PACING=off: the pipeline's capacity is measured, not WhatsApp's rate limits
+  # (3 members at Meta's 1 message per 6 s each would measure only the pacing).
   local envs=(WHATSAPP_API_BASE="http://127.0.0.1:$FAKE_PORT" WHATSAPP_TOKEN="fake-graph-token"
-              WHATSAPP_PHONE_ID="$PHONE_ID")
+              WHATSAPP_PHONE_ID="$PHONE_ID" ALFRED_PACING="${ALFRED_PACING:-off}")
   if [[ "$mode" == embedded ]]; then
     n="${n:-10000}"
     export "${envs[@]}"

@@ -69,6 +69,9 @@ pub struct Config {
     pub send_rate: u32,
     /// Worker tasks in this process (`ALFRED_WORKER_TASKS`, default 4).
     pub worker_tasks: u32,
+    /// `ALFRED_PACING=off`: no pair-rate or global pacing. Only for load tests against the
+    /// fake Graph API (WhatsApp itself would refuse such a rate); warned about at start.
+    pub pacing_off: bool,
 }
 
 /// The default reply to a non-member: says what this number is, and nothing about who
@@ -212,6 +215,14 @@ impl Config {
                 DEFAULT_WORKER_TASKS
             }
         };
+        let pacing_off = match get("ALFRED_PACING").as_deref() {
+            None | Some("on") => false,
+            Some("off") => true,
+            Some(_) => {
+                errors.push("ALFRED_PACING: `on` (default) or `off` (load tests against a fake API only)".to_owned());
+                false
+            }
+        };
         let instance = get("INSTANCE").unwrap_or_else(|| "alfred-1".to_owned());
         if !instance
             .chars()
@@ -240,6 +251,7 @@ impl Config {
             unknown_sender_reply,
             send_rate,
             worker_tasks,
+            pacing_off,
         })
     }
 
@@ -278,6 +290,18 @@ mod tests {
         assert_eq!(c.metrics_listen, None);
         assert_eq!(c.send_rate, 80);
         assert_eq!(c.worker_tasks, DEFAULT_WORKER_TASKS);
+    }
+
+    #[test]
+    fn pacing_is_on_unless_explicitly_off() {
+        assert!(!cfg(&[("META_APP_SECRET", "s")]).unwrap().pacing_off);
+        assert!(
+            cfg(&[("META_APP_SECRET", "s"), ("ALFRED_PACING", "off")])
+                .unwrap()
+                .pacing_off
+        );
+        let e = cfg(&[("META_APP_SECRET", "s"), ("ALFRED_PACING", "fast")]).unwrap_err();
+        assert!(e.0[0].starts_with("ALFRED_PACING"), "{e}");
     }
 
     #[test]

@@ -130,6 +130,12 @@ impl Pacing {
         self
     }
 
+    /// The same with another global rate (`ALFRED_PACING=off` for load tests).
+    pub fn with_global_rate(mut self, global: Rate) -> Pacing {
+        self.global = global;
+        self
+    }
+
     /// The name this sender puts on its claims.
     pub fn instance(&self) -> &str {
         &self.instance

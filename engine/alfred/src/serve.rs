@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::flowdir::FlowDir;
 use crate::graph::{ConsoleSender, GraphClient, Outbound};
 use crate::metrics::{DeadLetterStream, Metrics};
-use crate::pacing::Pacing;
+use crate::pacing::{Pacing, Rate};
 use crate::queue::redis::{RedisQueue, RedisQueueConfig};
 use crate::queue::sql::{SqlQueue, SqlQueueConfig};
 use crate::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
@@ -112,6 +112,20 @@ pub fn load_flows(dir: &std::path::Path) -> Result<FlowSet, ServeError> {
 }
 
 impl Service {
+    /// The sender's pacing from the configuration.
+    fn pacing(&self) -> Pacing {
+        let pacing = Pacing::new(self.config.instance.clone(), self.config.send_rate);
+        if !self.config.pacing_off {
+            return pacing;
+        }
+        tracing::warn!("ALFRED_PACING=off: no rate limits; only for load tests against a fake Graph API");
+        let unlimited = Rate {
+            interval: Duration::ZERO,
+            burst: 1,
+        };
+        pacing.with_pair_rate(unlimited).with_global_rate(unlimited)
+    }
+
     /// Opens and migrates the database, sets up the queue, loads the flows and the
     /// Graph client.
     pub async fn build(config: Config) -> Result<Service, ServeError> {
@@ -254,7 +268,7 @@ impl Service {
                 outbox_stream: self.streams.outbox.clone(),
                 clock,
                 counters: self.metrics.sender_counters(),
-                pacing: Arc::new(Pacing::new(self.config.instance.clone(), self.config.send_rate)),
+                pacing: Arc::new(self.pacing()),
             };
             let mut cfg = ConsumerConfig::new(self.streams.outbox.clone(), SENDER_GROUP, self.config.instance.clone());
             cfg.block = Duration::from_secs(1);
