@@ -382,6 +382,7 @@ async fn a_worker_killed_between_commit_and_ack_causes_no_second_reply(backend: 
             clock: Arc::new(chrono::Utc::now),
             counters: Arc::default(),
             hold_back: alfred::order::HOLD_BACK,
+            progress: Arc::default(),
         };
         let mut cfg = ConsumerConfig::new(
             service.streams.ingest.clone(),
@@ -452,6 +453,7 @@ async fn several_workers_lose_no_item_and_keep_each_members_order(backend: Backe
             clock: Arc::new(chrono::Utc::now),
             counters: Arc::default(),
             hold_back: Duration::from_secs(30),
+            progress: Arc::default(),
         });
         let mut cfg = ConsumerConfig::new(s.streams.ingest.clone(), WORKER_GROUP, format!("replica-{i}"));
         cfg.block = Duration::from_millis(100);

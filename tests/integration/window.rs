@@ -121,6 +121,7 @@ async fn fixture(postgres: bool, label: &str, now: DateTime<Utc>) -> Fixture {
         clock: Arc::new(move || now),
         counters: Arc::default(),
         hold_back: alfred::order::HOLD_BACK,
+        progress: Arc::default(),
     };
     Fixture {
         sender,

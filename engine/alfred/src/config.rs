@@ -69,6 +69,8 @@ pub struct Config {
     pub send_rate: u32,
     /// Worker tasks in this process (`ALFRED_WORKER_TASKS`, default 4).
     pub worker_tasks: u32,
+    /// Sender tasks in this process (`ALFRED_SENDER_TASKS`, default 2).
+    pub sender_tasks: u32,
     /// `ALFRED_PACING=off`: no pair-rate or global pacing. Only for load tests against the
     /// fake Graph API (WhatsApp itself would refuse such a rate); warned about at start.
     pub pacing_off: bool,
@@ -81,6 +83,9 @@ pub const DEFAULT_UNKNOWN_SENDER_REPLY: &str =
 
 /// Worker tasks per process unless `ALFRED_WORKER_TASKS` says otherwise.
 pub const DEFAULT_WORKER_TASKS: u32 = 4;
+
+/// Sender tasks per process unless `ALFRED_SENDER_TASKS` says otherwise.
+pub const DEFAULT_SENDER_TASKS: u32 = 2;
 
 /// Everything wrong with the environment, one line per problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -215,6 +220,14 @@ impl Config {
                 DEFAULT_WORKER_TASKS
             }
         };
+        let sender_tasks = match get("ALFRED_SENDER_TASKS").map(|v| v.parse::<u32>()) {
+            None => DEFAULT_SENDER_TASKS,
+            Some(Ok(n)) if (1..=64).contains(&n) => n,
+            Some(_) => {
+                errors.push("ALFRED_SENDER_TASKS: a whole number of sender tasks from 1 to 64".to_owned());
+                DEFAULT_SENDER_TASKS
+            }
+        };
         let pacing_off = match get("ALFRED_PACING").as_deref() {
             None | Some("on") => false,
             Some("off") => true,
@@ -251,6 +264,7 @@ impl Config {
             unknown_sender_reply,
             send_rate,
             worker_tasks,
+            sender_tasks,
             pacing_off,
         })
     }
@@ -312,7 +326,13 @@ mod tests {
             let e = cfg(&[("META_APP_SECRET", "s"), ("ALFRED_WORKER_TASKS", bad)]).unwrap_err();
             assert_eq!(e.0.len(), 1, "{bad}: {e}");
             assert!(e.0[0].starts_with("ALFRED_WORKER_TASKS"), "{bad}: {e}");
+            let e = cfg(&[("META_APP_SECRET", "s"), ("ALFRED_SENDER_TASKS", bad)]).unwrap_err();
+            assert!(e.0[0].starts_with("ALFRED_SENDER_TASKS"), "{bad}: {e}");
         }
+        assert_eq!(
+            cfg(&[("META_APP_SECRET", "s")]).unwrap().sender_tasks,
+            DEFAULT_SENDER_TASKS
+        );
     }
 
     #[test]

@@ -222,6 +222,7 @@ impl Service {
             // commits are optimistic (see docs/service.md). Task 0 keeps the plain
             // instance name, so a restarted process re-reads exactly what it held.
             let counters = self.metrics.worker_counters();
+            let progress = Arc::new(tokio::sync::Notify::new());
             for i in 0..self.config.worker_tasks {
                 let worker = Worker {
                     store: self.store.clone(),
@@ -232,6 +233,7 @@ impl Service {
                     unknown_sender_reply: self.config.unknown_sender_reply.clone(),
                     clock: clock.clone(),
                     hold_back: crate::order::HOLD_BACK,
+                    progress: progress.clone(),
                     counters: counters.clone(),
                 };
                 let name = match i {
@@ -270,10 +272,6 @@ impl Service {
                 counters: self.metrics.sender_counters(),
                 pacing: Arc::new(self.pacing()),
             };
-            let mut cfg = ConsumerConfig::new(self.streams.outbox.clone(), SENDER_GROUP, self.config.instance.clone());
-            cfg.block = Duration::from_secs(1);
-            let mut consumer = Consumer::new(self.queue.clone(), cfg)
-                .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Outbox));
             let sender = Arc::new(sender);
             // The sweep runs beside the send loop, never raced against it: dropping a
             // `run_once` that had already leased entries (a `select!` on a sweep tick
@@ -292,25 +290,38 @@ impl Service {
                     }
                 }
             });
-            let token = stop.clone();
-            tasks.spawn(async move {
-                loop {
-                    tokio::select! {
-                        () = token.cancelled() => return,
-                        r = sender.run_once(&mut consumer) => match r {
-                            Ok(true) => tokio::select! {
-                                () = token.cancelled() => return,
-                                () = tokio::time::sleep(AUTH_PAUSE) => {}
+            // Several sender tasks share one sender (one pacing, one global limit).
+            // The claim makes that safe: a row is sent by one task, and only a member's
+            // oldest open row can be claimed, so each member's messages stay in order.
+            for i in 0..self.config.sender_tasks {
+                let name = match i {
+                    0 => self.config.instance.clone(),
+                    i => format!("{}-s{i}", self.config.instance),
+                };
+                let mut cfg = ConsumerConfig::new(self.streams.outbox.clone(), SENDER_GROUP, name);
+                cfg.block = Duration::from_secs(1);
+                let mut consumer = Consumer::new(self.queue.clone(), cfg)
+                    .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Outbox));
+                let (sender, token) = (sender.clone(), stop.clone());
+                tasks.spawn(async move {
+                    loop {
+                        tokio::select! {
+                            () = token.cancelled() => return,
+                            r = sender.run_once(&mut consumer) => match r {
+                                Ok(true) => tokio::select! {
+                                    () = token.cancelled() => return,
+                                    () = tokio::time::sleep(AUTH_PAUSE) => {}
+                                },
+                                Ok(false) => {}
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "sender loop error");
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                }
                             },
-                            Ok(false) => {}
-                            Err(e) => {
-                                tracing::warn!(error = %e, "sender loop error");
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                            }
-                        },
+                        }
                     }
-                }
-            });
+                });
+            }
         }
         shutdown.await;
         stop.cancel();

@@ -93,6 +93,10 @@ pub struct Worker<Q> {
     pub counters: Arc<WorkerCounters>,
     /// How long a message waits for its sender's previous one ([`order::HOLD_BACK`]).
     pub hold_back: Duration,
+    /// Woken after every commit, so a message held back for its predecessor re-checks
+    /// at once when a worker task of this process committed it (share one between the
+    /// tasks of a process; across processes the short poll below does it).
+    pub progress: Arc<tokio::sync::Notify>,
 }
 
 impl<Q: Queue> Worker<Q> {
@@ -217,7 +221,7 @@ impl<Q: Queue> Worker<Q> {
             kind: EventKind::Message(msg.message),
         });
         let deadline = tokio::time::Instant::now() + self.hold_back;
-        let mut pause = Duration::from_millis(5);
+        let mut pause = Duration::from_millis(2);
         let run = loop {
             let (store, flows, event, wamid, check2) = (
                 self.store.clone(),
@@ -240,10 +244,11 @@ impl<Q: Queue> Worker<Q> {
                     c.force = true;
                 }
             } else {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(200));
+                let _ = tokio::time::timeout(pause, self.progress.notified()).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
             }
         };
+        self.progress.notify_waiters();
         match run.outcome {
             CommitOutcome::Committed { outbox_ids } => {
                 self.counters.handled.fetch_add(1, Ordering::Relaxed);
@@ -393,6 +398,7 @@ mod tests {
             clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()),
             counters: Arc::default(),
             hold_back: order::HOLD_BACK,
+            progress: Arc::default(),
         };
         Fixture {
             worker,
