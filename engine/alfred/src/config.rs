@@ -69,7 +69,7 @@ pub struct Config {
     pub send_rate: u32,
     /// Worker tasks in this process (`ALFRED_WORKER_TASKS`, default 4).
     pub worker_tasks: u32,
-    /// Sender tasks in this process (`ALFRED_SENDER_TASKS`, default 2).
+    /// Sender tasks in this process (`ALFRED_SENDER_TASKS`, default 1).
     pub sender_tasks: u32,
     /// `ALFRED_PACING=off`: no pair-rate or global pacing. Only for load tests against the
     /// fake Graph API (WhatsApp itself would refuse such a rate); warned about at start.
@@ -85,7 +85,7 @@ pub const DEFAULT_UNKNOWN_SENDER_REPLY: &str =
 pub const DEFAULT_WORKER_TASKS: u32 = 4;
 
 /// Sender tasks per process unless `ALFRED_SENDER_TASKS` says otherwise.
-pub const DEFAULT_SENDER_TASKS: u32 = 2;
+pub const DEFAULT_SENDER_TASKS: u32 = 1;
 
 /// Everything wrong with the environment, one line per problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
