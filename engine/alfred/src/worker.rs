@@ -323,8 +323,9 @@ impl<Q: Queue + Clone> Worker<Q> {
         Ok(done)
     }
 
-    /// Runs until `shutdown` completes. An entry being processed when shutdown comes is
-    /// finished first (its batch completes), so nothing is left half-committed.
+    /// Runs until `shutdown` completes. A batch in progress is dropped at shutdown: each
+    /// message's commit is one transaction (all or nothing), and what was not acked is
+    /// read again on the next start, where the wamid marker skips what was committed.
     pub async fn run(&self, mut consumer: Consumer<Q>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
