@@ -16,6 +16,7 @@
 //! - `window`: the 24-hour window in worker + sender on both backends (template
 //!   fallback, async 131047, defer until the member writes).
 //! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
+//! - `skills`: the family skills through the service on Postgres + Redis.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -41,5 +42,7 @@ mod scheduler;
 mod schema_drift;
 #[path = "integration/service.rs"]
 mod service;
+#[path = "integration/skills.rs"]
+mod skills;
 #[path = "integration/window.rs"]
 mod window;

@@ -22,19 +22,19 @@ use tokio::task::JoinHandle;
 use super::service::{SECRET, http, pg_admin, pg_base, repo, text_webhook};
 
 /// Where a test's service keeps its data; removed on drop.
-enum Backend {
+pub(crate) enum Backend {
     Embedded { dir: std::path::PathBuf },
     ScaleOut { db: String, redis: String, prefix: String },
 }
 
 impl Backend {
-    fn embedded() -> Backend {
+    pub(crate) fn embedded() -> Backend {
         let dir = std::env::temp_dir().join(format!("alfred-pipe-{}", unique()));
         std::fs::create_dir_all(&dir).unwrap();
         Backend::Embedded { dir }
     }
 
-    fn scale_out() -> Backend {
+    pub(crate) fn scale_out() -> Backend {
         let db = format!("alfred_pipe_{}", unique());
         pg_admin(&format!("CREATE DATABASE \"{db}\""));
         let redis = std::env::var("ALFRED_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
@@ -43,7 +43,7 @@ impl Backend {
     }
 
     /// A service on this backend, sending to `fake`, not running yet.
-    async fn build(&self, fake: &FakeGraph) -> Service {
+    pub(crate) async fn build(&self, fake: &FakeGraph) -> Service {
         self.build_with(fake, &[]).await
     }
 
@@ -145,15 +145,15 @@ fn unique() -> String {
 }
 
 /// A running service on a random port.
-struct Running {
-    service: Arc<Service>,
+pub(crate) struct Running {
+    pub(crate) service: Arc<Service>,
     addr: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), alfred::serve::ServeError>>,
 }
 
 impl Running {
-    async fn start(service: Service, roles: Roles) -> Running {
+    pub(crate) async fn start(service: Service, roles: Roles) -> Running {
         let service = Arc::new(service);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -173,14 +173,14 @@ impl Running {
         }
     }
 
-    async fn post(&self, body: &[u8]) -> u16 {
+    pub(crate) async fn post(&self, body: &[u8]) -> u16 {
         let sig = sign(SECRET.as_bytes(), body);
         http(self.addr, "POST", "/webhook", &[("X-Hub-Signature-256", &sig)], body)
             .await
             .0
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -189,7 +189,7 @@ impl Running {
 }
 
 /// The text bodies the fake Graph API accepted (not the failed attempts), in order.
-fn accepted_texts(fake: &FakeGraph) -> Vec<String> {
+pub(crate) fn accepted_texts(fake: &FakeGraph) -> Vec<String> {
     fake.exchanges()
         .into_iter()
         .filter(|x| x.is_accepted_send() && x.request.body.get("text").is_some())
@@ -199,7 +199,7 @@ fn accepted_texts(fake: &FakeGraph) -> Vec<String> {
 
 /// Polls (bounded: 30 s) until `done` holds; the poll only paces the wait, the test then
 /// asserts on the state itself.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..600 {
         if done() {
             return;
