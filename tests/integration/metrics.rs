@@ -13,46 +13,8 @@ use alfred::metrics::{sample, series};
 use alfred::queue::Queue as _;
 use alfred::serve::{Roles, Service};
 use alfred::whatsapp::signature::sign;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SECRET: &str = "test-app-secret";
-
-async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn text_webhook(from: &str, wamid: &str, text: &str) -> Vec<u8> {
-    serde_json::json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "15550783881", "phone_number_id": "106540352242922" },
-            "contacts": [{ "profile": { "name": "Anna" }, "wa_id": from }],
-            "messages": [{ "from": from, "id": wamid, "timestamp": "1767600000", "type": "text", "text": { "body": text } }]
-        } }] }]
-    })
-    .to_string()
-    .into_bytes()
-}
+use crate::support::{SECRET, http, text_webhook};
 
 async fn scrape(addr: SocketAddr) -> String {
     let (status, body) = http(addr, "GET", "/metrics", &[], b"").await;

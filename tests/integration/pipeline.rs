@@ -19,7 +19,8 @@ use alfred::worker::Worker;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::service::{SECRET, http, pg_admin, pg_base, repo, text_webhook};
+use super::service::repo;
+use crate::support::{SECRET, http, pg_admin, pg_base, text_webhook, unique};
 
 /// Where a test's service keeps its data; removed on drop.
 pub(crate) enum Backend {
@@ -132,16 +133,6 @@ impl Drop for Backend {
             }
         }
     }
-}
-
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{}_{nanos}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A running service on a random port.

@@ -14,34 +14,10 @@ use alfred_core::data::{DataChange, Record};
 use alfred_core::event::{Effect, TimerFired, TimerSpec};
 use chrono::{TimeDelta, Utc};
 
-use crate::support::root;
+use crate::support::{pg_admin, pg_base, root, unique};
 
 const REMINDER: &str =
     "⏰ Reminder: \"Take out the trash\" is due now. Say \"done Take out the trash\" when it's done.";
-
-fn unique() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    format!("{:x}", h.finish())
-}
-
-fn pg_base() -> String {
-    std::env::var("ALFRED_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-fn pg_admin(sql: &str) {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    let mut admin = diesel::PgConnection::establish(&format!("{}/postgres", pg_base()))
-        .unwrap_or_else(|e| panic!("PostgreSQL is required for the scheduler service test: {e}"));
-    admin
-        .batch_execute(sql)
-        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_overdue_timer_fires_once_after_start() {

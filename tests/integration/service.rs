@@ -11,55 +11,11 @@ use alfred::config::Config;
 use alfred::fake_graph;
 use alfred::serve::{Roles, Service};
 use alfred::whatsapp::signature::sign;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub(crate) const SECRET: &str = "test-app-secret";
+use crate::support::{SECRET, http, pg_admin, pg_base, text_webhook, unique};
 
 pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub(crate) async fn http(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-pub(crate) fn text_webhook(from: &str, wamid: &str, text: &str) -> Vec<u8> {
-    serde_json::json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "15550783881", "phone_number_id": "106540352242922" },
-            "contacts": [{ "profile": { "name": "Anna" }, "wa_id": from }],
-            "messages": [{ "from": from, "id": wamid, "timestamp": "1767600000", "type": "text", "text": { "body": text } }]
-        } }] }]
-    })
-    .to_string()
-    .into_bytes()
 }
 
 /// Waits (bounded, 10 s) until the fake Graph API has received `n` text sends; returns
@@ -81,30 +37,6 @@ async fn wait_for_texts(fake: &fake_graph::FakeGraph, n: usize) -> Vec<(String, 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     texts()
-}
-
-fn unique() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    format!("{:x}", h.finish())
-}
-
-pub(crate) fn pg_base() -> String {
-    std::env::var("ALFRED_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-pub(crate) fn pg_admin(sql: &str) {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    let mut admin = diesel::PgConnection::establish(&format!("{}/postgres", pg_base()))
-        .unwrap_or_else(|e| panic!("PostgreSQL is required for the scale-out test and is not reachable: {e}"));
-    admin
-        .batch_execute(sql)
-        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ use alfred::fake_graph;
 use alfred::serve::Roles;
 
 use super::pipeline::{Backend, Running, accepted_texts, eventually};
-use super::service::text_webhook;
+use crate::support::text_webhook;
 
 /// Posts `text` from `number` and waits for the `n`-th accepted reply overall.
 async fn say(svc: &Running, fake: &fake_graph::FakeGraph, number: &str, wamid: &str, text: &str, n: usize) {

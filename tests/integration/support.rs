@@ -9,6 +9,7 @@ use std::time::Duration;
 use alfred::flowdir::FlowDir;
 use alfred_core::check::{Checked, SourceFile};
 use alfred_core::diag::{Diagnostic, Severity};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The workspace root (where `flows/`, `schema/` and `tests/` live).
 pub fn root() -> PathBuf {
@@ -178,4 +179,84 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy file");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The running service: HTTP, signed bodies, throwaway Postgres databases
+
+/// The app secret the service tests run with.
+pub const SECRET: &str = "test-app-secret";
+
+/// A name no other test of this run uses: process, time and a counter.
+pub fn unique() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}_{nanos}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One HTTP/1.1 request over a fresh connection: (status, body).
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A webhook body like Meta's text example, from `from`.
+pub fn text_webhook(from: &str, wamid: &str, text: &str) -> Vec<u8> {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": "106540352242922" },
+            "contacts": [{ "profile": { "name": "Anna" }, "wa_id": from }],
+            "messages": [{ "from": from, "id": wamid, "timestamp": "1767600000", "type": "text", "text": { "body": text } }]
+        } }] }]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The Postgres server the tests use (`ALFRED_TEST_PG_URL`), without a database.
+pub fn pg_base() -> String {
+    std::env::var("ALFRED_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Runs `sql` on the server's `postgres` database (CREATE/DROP DATABASE).
+pub fn pg_admin(sql: &str) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut admin = diesel::PgConnection::establish(&format!("{}/postgres", pg_base()))
+        .unwrap_or_else(|e| panic!("PostgreSQL is required for the scale-out test and is not reachable: {e}"));
+    admin
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
 }

@@ -27,7 +27,7 @@ use alfred_core::flow::FlowSet;
 use alfred_core::window::WindowPolicy;
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 
-use crate::support::{TempDir, root};
+use crate::support::{TempDir, pg_admin, pg_base, root};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()
@@ -53,23 +53,6 @@ impl Drop for Db {
             pg_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
         }
     }
-}
-
-fn pg_base() -> String {
-    std::env::var("ALFRED_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-fn pg_admin(sql: &str) {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    let mut admin = diesel::PgConnection::establish(&format!("{}/postgres", pg_base()))
-        .unwrap_or_else(|e| panic!("PostgreSQL is required for the window tests and is not reachable: {e}"));
-    admin
-        .batch_execute(sql)
-        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
 }
 
 fn open(postgres: bool, label: &str) -> (Db, Store) {

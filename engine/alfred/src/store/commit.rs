@@ -163,18 +163,7 @@ impl Store {
                 check_order(conn, order, now)?;
             }
             if let Some(wamid) = &commit.inbound_wamid {
-                let inserted = per_backend!(conn, |c| diesel::insert_into(processed_inbound::table)
-                    .values((
-                        processed_inbound::wamid.eq(wamid),
-                        processed_inbound::member.eq(&commit.member),
-                        processed_inbound::processed_at.eq(now),
-                    ))
-                    .on_conflict(processed_inbound::wamid)
-                    .do_nothing()
-                    .execute(c))?;
-                if inserted == 0 {
-                    return Err(Abort::Duplicate);
-                }
+                mark_processed(conn, wamid, &commit.member, now)?;
             }
             match &commit.fired {
                 None => {}
@@ -230,13 +219,7 @@ impl Store {
             }
             Ok(outbox_ids)
         });
-        match run {
-            Ok(outbox_ids) => Ok(CommitOutcome::Committed { outbox_ids }),
-            Err(Abort::Duplicate) => Ok(CommitOutcome::Duplicate),
-            Err(Abort::Held) => Ok(CommitOutcome::Held),
-            Err(Abort::Conflict) => Ok(CommitOutcome::Conflict),
-            Err(Abort::Failed(e)) => Err(e),
-        }
+        outcome(run)
     }
 
     /// Commits the fixed reply to a non-member's message in one transaction: the arrival
@@ -262,18 +245,7 @@ impl Store {
                 };
                 check_order(conn, &forced, now)?;
             }
-            let inserted = per_backend!(conn, |c| diesel::insert_into(processed_inbound::table)
-                .values((
-                    processed_inbound::wamid.eq(inbound_wamid),
-                    processed_inbound::member.eq(""),
-                    processed_inbound::processed_at.eq(now),
-                ))
-                .on_conflict(processed_inbound::wamid)
-                .do_nothing()
-                .execute(c))?;
-            if inserted == 0 {
-                return Err(Abort::Duplicate);
-            }
+            mark_processed(conn, inbound_wamid, "", now)?;
             let id: i64 = diesel::insert_into(outbox::table)
                 .values((
                     outbox::member.eq(""),
@@ -289,13 +261,7 @@ impl Store {
                 .get_result(conn)?;
             Ok(vec![id])
         });
-        match run {
-            Ok(outbox_ids) => Ok(CommitOutcome::Committed { outbox_ids }),
-            Err(Abort::Duplicate) => Ok(CommitOutcome::Duplicate),
-            Err(Abort::Held) => Ok(CommitOutcome::Held),
-            Err(Abort::Conflict) => Ok(CommitOutcome::Conflict),
-            Err(Abort::Failed(e)) => Err(e),
-        }
+        outcome(run)
     }
 
     /// Records an inbound message that runs no event (a non-member's) as handled in its
@@ -426,6 +392,36 @@ impl Store {
         }
         Ok(data)
     }
+}
+
+/// What a commit transaction amounted to: early ends other than a failure are outcomes.
+fn outcome(run: std::result::Result<Vec<i64>, Abort>) -> Result<CommitOutcome> {
+    match run {
+        Ok(outbox_ids) => Ok(CommitOutcome::Committed { outbox_ids }),
+        Err(Abort::Duplicate) => Ok(CommitOutcome::Duplicate),
+        Err(Abort::Held) => Ok(CommitOutcome::Held),
+        Err(Abort::Conflict) => Ok(CommitOutcome::Conflict),
+        Err(Abort::Failed(e)) => Err(e),
+    }
+}
+
+/// Records `wamid` as processed; [`Abort::Duplicate`] if it already was. Concurrent
+/// commits of one wamid wait on each other (Postgres: the unique index; SQLite: the
+/// write lock) and exactly one inserts.
+fn mark_processed(conn: &mut AnyConnection, wamid: &str, member: &str, now: NaiveDateTime) -> Result<(), Abort> {
+    let inserted = per_backend!(conn, |c| diesel::insert_into(processed_inbound::table)
+        .values((
+            processed_inbound::wamid.eq(wamid),
+            processed_inbound::member.eq(member),
+            processed_inbound::processed_at.eq(now),
+        ))
+        .on_conflict(processed_inbound::wamid)
+        .do_nothing()
+        .execute(c))?;
+    if inserted == 0 {
+        return Err(Abort::Duplicate);
+    }
+    Ok(())
 }
 
 /// Holds the message back if an earlier one of its sender is not handled yet; otherwise
