@@ -8,7 +8,6 @@
 //! - no fallback, policy `defer` → parked, and sent right after the member writes;
 //! - `alfred test` on a briefing with the windows closed (`tests/fixtures/window/`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -151,7 +150,7 @@ fn commit(store: &Store, wamid: Option<&str>, effects: Vec<Effect>, now: DateTim
 
 /// Meta's real 131047 `failed` status webhook, for the message it called `wamid`.
 fn failed_131047(wamid: &str) -> Vec<u8> {
-    let path = PathBuf::from("/work/shared/whatsapp-payloads/webhook_status_failed_131047.json");
+    let path = root().join("tests/fixtures/whatsapp-payloads/webhook_status_failed_131047.json");
     let body = std::fs::read_to_string(&path).unwrap_or_else(|_| {
         // The payload, trimmed, for machines without the shared folder.
         r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"statuses":[{"id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA","status":"failed","timestamp":"1751142888","recipient_id":"16505551234","errors":[{"code":131047,"title":"Re-engagement message"}]}]}}]}]}"#.to_owned()

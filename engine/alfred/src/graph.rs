@@ -305,7 +305,7 @@ mod tests {
 
     fn fixture(name: &str) -> Value {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/whatsapp-payloads")
+            .join("tests/fixtures/whatsapp-payloads")
             .join(name);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
         serde_json::from_slice(&bytes).expect("fixture is JSON")

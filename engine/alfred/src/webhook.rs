@@ -534,7 +534,7 @@ mod tests {
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/whatsapp-payloads")
+            .join("tests/fixtures/whatsapp-payloads")
             .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
     }

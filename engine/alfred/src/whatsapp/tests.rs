@@ -1,4 +1,5 @@
-//! The adapter against Meta's real bodies in `../shared/whatsapp-payloads/`.
+//! The adapter against Meta's real bodies, vendored from `../shared/whatsapp-payloads/`
+//! into `tests/fixtures/whatsapp-payloads/` so that a clone alone runs them.
 
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ use super::inbound::{DeliveryStatus, parse};
 use super::outbound::{Recipient, mark_read_body, message_body, reaction_body};
 
 fn payload(name: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/whatsapp-payloads");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/whatsapp-payloads");
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name} (expected in {}): {e}", dir.display()))
 }
 
