@@ -420,6 +420,20 @@ async fn a_worker_killed_between_commit_and_ack_causes_no_second_reply(backend: 
     );
     let data = svc.service.store.load_data().unwrap();
     assert_eq!(data.list("shopping")[0].qty, 1, "bananas added once");
+    // The replies do not wait for the redelivery (another worker task may answer "list"
+    // first): wait, bounded, until a worker has handled it as a duplicate and acked it.
+    let counters = svc.service.metrics.worker_counters();
+    let mut acked = false;
+    for _ in 0..600 {
+        if counters.duplicates.load(std::sync::atomic::Ordering::Relaxed) >= 1
+            && backend.own_pending(&svc.service).await == 0
+        {
+            acked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(acked, "the redelivered entry was handled as a duplicate and acked");
     let service = svc.service.clone();
     svc.stop().await;
     let left = backend.own_pending_payloads(&service).await;
