@@ -17,6 +17,7 @@
 //!   fallback, async 131047, defer until the member writes).
 //! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
 //! - `skills`: the family skills through the service on Postgres + Redis.
+//! - `chores`: a repeating, rotating chore through the service on Postgres + Redis.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -24,6 +25,8 @@ mod support;
 
 #[path = "integration/broken_flows.rs"]
 mod broken_flows;
+#[path = "integration/chores.rs"]
+mod chores;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/core_is_pure.rs"]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use chrono_tz::Tz;
-use regex::{RegexBuilder, RegexSetBuilder};
+use regex::{Regex, RegexBuilder, RegexSetBuilder};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
@@ -500,6 +500,7 @@ impl<'a> FlowCtx<'a> {
     fn tpl_str(&mut self, src: &str, pos: Pos) -> Option<Tpl> {
         match self.templates.add(src) {
             Ok(t) => {
+                self.check_literal_rules(src, pos);
                 let vars = self.templates.variables_of_tpl(&t);
                 if !vars.is_empty() {
                     self.uses.push(VarUse {
@@ -523,9 +524,29 @@ impl<'a> FlowCtx<'a> {
         }
     }
 
+    /// A repeat rule written as a literal in `next_due('…')` is known when the flows load,
+    /// so a typo ("every mondya") is reported now instead of failing when a chore is done.
+    fn check_literal_rules(&mut self, src: &str, pos: Pos) {
+        static LITERAL_RULE: std::sync::LazyLock<Regex> =
+            std::sync::LazyLock::new(|| Regex::new(r#"next_due\(\s*(?:'([^']*)'|"([^"]*)")"#).expect("static regex"));
+        for c in LITERAL_RULE.captures_iter(src) {
+            let rule = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
+            if !matches!(crate::recur::parse_answer(rule), Some(crate::recur::Answer::Repeats(_))) {
+                self.err(
+                    "recurrence",
+                    pos,
+                    format!("`next_due` cannot read the repeat rule `{rule}`"),
+                )
+                .hint =
+                    Some("for example 'daily', 'every monday', 'every 2 weeks', 'monthly', 'on the 1st'".to_owned());
+            }
+        }
+    }
+
     fn expr(&mut self, src: &Sp<String>) -> Option<Expr> {
         match self.templates.add_expr(&src.value) {
             Ok(e) => {
+                self.check_literal_rules(&src.value, src.pos);
                 let vars = self.templates.variables_of_expr(&e);
                 if !vars.is_empty() {
                     self.uses.push(VarUse {
@@ -1839,6 +1860,8 @@ fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>) -> Option
         d.duration == Some(true),
         d.member == Some(true),
         d.yes_no == Some(true),
+        d.members == Some(true),
+        d.recurrence == Some(true),
     ]
     .iter()
     .filter(|b| **b)
@@ -1849,7 +1872,8 @@ fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>) -> Option
             v.pos,
             format!("`validate` needs exactly one rule, found {n}"),
         )
-        .hint = Some("one of choice, regex, number, datetime, duration, member, yes_no".to_owned());
+        .hint =
+            Some("one of choice, regex, number, datetime, duration, member, members, yes_no, recurrence".to_owned());
         return None;
     }
     Some(if let Some(c) = &d.choice {
@@ -1883,6 +1907,10 @@ fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>) -> Option
         Validator::Duration
     } else if d.member == Some(true) {
         Validator::Member
+    } else if d.members == Some(true) {
+        Validator::Members
+    } else if d.recurrence == Some(true) {
+        Validator::Recurrence
     } else {
         Validator::YesNo
     })

@@ -425,6 +425,10 @@ pub enum Validator {
     Member,
     /// Yes or no.
     YesNo,
+    /// One or more member names (a list).
+    Members,
+    /// A recurrence rule, or none.
+    Recurrence,
 }
 
 /// A question.

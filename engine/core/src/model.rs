@@ -792,6 +792,11 @@ pub struct ValidateDef {
     pub member: Option<bool>,
     /// Yes or no (yes, y, ja, ok, sure / no, n, nee, nein).
     pub yes_no: Option<bool>,
+    /// One or more members taking turns ("Ben", "Ben and Tom", "everyone"): a list of names.
+    pub members: Option<bool>,
+    /// How often something repeats ("every monday", "every 2 weeks", "on the 1st"), or
+    /// "no"/"once"/"none": the rule in canonical form, or empty text.
+    pub recurrence: Option<bool>,
 }
 
 /// Bounds for a number answer.

@@ -120,6 +120,8 @@ impl Templates {
         env.add_filter("join_and", join_and);
         env.add_filter("datefmt", datefmt);
         env.add_filter("plural", plural);
+        env.add_filter("next_due", next_due);
+        env.add_filter("add_days", add_days);
         Templates {
             env,
             next: 0,
@@ -269,6 +271,29 @@ fn datefmt(value: String, fmt: Option<String>) -> Result<String, Error> {
     Ok(out)
 }
 
+/// `due | next_due("every monday", "Europe/Amsterdam")` → the next occurrence after `due`
+/// (see [`crate::recur`]); with a third argument, the first one after that time as well.
+fn next_due(value: String, rule: String, tz: String, after: Option<String>) -> Result<String, Error> {
+    crate::recur::next_due(&value, &rule, &tz, after.as_deref())
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+}
+
+/// `now | add_days(-7)` → the same wall-clock time n days away, in the offset written in the
+/// value (for cut-offs such as "this week"; use `next_due` for anything DST-sensitive).
+fn add_days(value: String, days: i64) -> Result<String, Error> {
+    let dt = chrono::DateTime::parse_from_rfc3339(&value)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("not a date/time: {e}")))?;
+    chrono::Duration::try_days(days)
+        .and_then(|d| dt.checked_add_signed(d))
+        .map(|d| d.to_rfc3339())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{days} days from {value} is out of range"),
+            )
+        })
+}
+
 /// `n | plural("item", "items")` → "1 item" / "3 items".
 fn plural(n: i64, one: String, many: Option<String>) -> String {
     if n == 1 {
@@ -326,6 +351,23 @@ mod tests {
         let mut t = Templates::new();
         let tpl = t.add("{{ ['a','b','c'] | join_and }} / {{ 3 | plural('item') }} / {{ '2026-03-01T18:05:00+01:00' | datefmt('%H:%M') }}").unwrap();
         assert_eq!(t.render(&tpl, &context! {}).unwrap(), "a, b and c / 3 items / 18:05");
+    }
+
+    #[test]
+    fn date_filters() {
+        let mut t = Templates::new();
+        let tpl = t
+            .add("{{ '2026-01-31T18:00:00+01:00' | next_due('on the 31st', 'Europe/Amsterdam') }} / {{ '2026-01-05T18:00:00+01:00' | next_due('every monday', 'Europe/Amsterdam', '2026-01-20T09:00:00+01:00') }} / {{ '2026-03-01T18:05:00+01:00' | add_days(-7) }}")
+            .unwrap();
+        assert_eq!(
+            t.render(&tpl, &context! {}).unwrap(),
+            "2026-02-28T18:00:00+01:00 / 2026-01-26T18:00:00+01:00 / 2026-02-22T18:05:00+01:00"
+        );
+        let bad = t.add("{{ now | next_due('once', 'Europe/Amsterdam') }}").unwrap();
+        let err = t
+            .render(&bad, &context! { now => "2026-01-05T09:00:00+01:00" })
+            .unwrap_err();
+        assert!(err.to_string().contains("does not repeat"), "{err}");
     }
 }
 #[cfg(test)]

@@ -1,0 +1,123 @@
+//! Chores through the real service on Postgres + Redis: a repeating chore that Ben and
+//! Tom take turns on is created by signed webhooks; when Ben marks it done, the next one
+//! is in Postgres for Tom, a week later, with its durable reminder timer. (Every path
+//! of the flow is in `flows/tests/chores.test.yaml` on a virtual clock.)
+
+use alfred::fake_graph;
+use alfred::serve::Roles;
+
+use super::pipeline::{Backend, Running, eventually};
+use crate::support::text_webhook;
+
+/// Numbers as the webhook has them (`from`) and as Alfred sends to them (`to`).
+const ANNA: &str = "31612345001";
+const BEN: &str = "31612345002";
+const ANNA_TO: &str = "+31612345001";
+const BEN_TO: &str = "+31612345002";
+
+/// Accepted text sends as (recipient, body), in the order the fake Graph API took them.
+fn sent(fake: &fake_graph::FakeGraph) -> Vec<(String, String)> {
+    fake.exchanges()
+        .into_iter()
+        .filter(|x| x.is_accepted_send() && x.request.body.get("text").is_some())
+        .map(|x| {
+            (
+                x.request.body["to"].as_str().unwrap_or_default().to_owned(),
+                x.request.body["text"]["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Posts `text` from `number` and waits until `n` texts were sent in all.
+async fn say(svc: &Running, fake: &fake_graph::FakeGraph, number: &str, wamid: &str, text: &str, n: usize) {
+    assert_eq!(svc.post(&text_webhook(number, wamid, text)).await, 200);
+    eventually(&format!("{n} sends after {text:?}"), || sent(fake).len() >= n).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotating_weekly_chore_moves_to_the_next_member_when_done() {
+    let backend = Backend::scale_out();
+    let fake = fake_graph::start().await;
+    let svc = Running::start(backend.build(&fake).await, Roles::ALL).await;
+
+    // Ben writes first, so his 24-hour window is open for Anna's notification.
+    say(&svc, &fake, BEN, "wamid.CH1", "my chores pls", 1).await;
+    say(
+        &svc,
+        &fake,
+        ANNA,
+        "wamid.CH2",
+        "new chore trash for Ben and Tom every monday",
+        2,
+    )
+    .await;
+    // An absolute date, so the texts do not depend on the day the test runs (a Monday).
+    say(&svc, &fake, ANNA, "wamid.CH3", "2030-01-07 18:00", 4).await;
+    let texts = sent(&fake);
+    assert_eq!(texts[0], (BEN_TO.to_owned(), "You have no open chores. 🎉".to_owned()));
+    assert_eq!(
+        texts[1],
+        (
+            ANNA_TO.to_owned(),
+            "When is it due? (for example \"tomorrow 18:00\")".to_owned()
+        )
+    );
+    // The confirmation and the notification go to different members: either order.
+    let mut rest = texts[2..4].to_vec();
+    rest.sort();
+    assert_eq!(
+        rest,
+        vec![
+            (
+                ANNA_TO.to_owned(),
+                "Added chore \"trash\" for Ben, due Mon 18:00, repeating every monday; Ben and Tom take turns."
+                    .to_owned()
+            ),
+            (
+                BEN_TO.to_owned(),
+                "Anna gave you a chore: trash (due Mon 18:00).".to_owned()
+            ),
+        ]
+    );
+    let timers = svc.service.store.pending_timers().unwrap();
+    assert_eq!(
+        timers
+            .iter()
+            .map(|t| (t.id.as_str(), t.member.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("chore-1", "Ben")]
+    );
+
+    say(&svc, &fake, BEN, "wamid.CH4", "Done the trash!", 5).await;
+    assert_eq!(
+        sent(&fake)[4],
+        (
+            BEN_TO.to_owned(),
+            "Nice work! \"trash\" is done. Next: Tom, Mon 14 Jan 18:00.".to_owned()
+        )
+    );
+
+    let data = svc.service.store.load_data().unwrap();
+    let chores = data.collection("chores");
+    assert_eq!(chores.len(), 2, "the done chore stays, the next one is new: {chores:?}");
+    let (done, next) = (&chores[0].fields, &chores[1].fields);
+    assert_eq!(done["done"], true);
+    assert_eq!(done["done_by"], "Ben");
+    assert_eq!(done["due"], "2030-01-07T18:00:00+01:00");
+    assert_eq!(next["done"], false);
+    assert_eq!(next["assignee"], "Tom");
+    assert_eq!(next["due"], "2030-01-14T18:00:00+01:00");
+    assert_eq!(next["repeat"], "every monday");
+    assert_eq!(next["rotation"], serde_json::json!(["Tom", "Ben"]));
+    // The old reminder is cancelled; the new one waits for Tom.
+    let timers = svc.service.store.pending_timers().unwrap();
+    assert_eq!(
+        timers
+            .iter()
+            .map(|t| (t.id.as_str(), t.member.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("chore-2", "Tom")]
+    );
+    svc.stop().await;
+}
