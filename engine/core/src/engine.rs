@@ -22,7 +22,7 @@ use crate::flow::{
     Target, Text, Validator,
 };
 use crate::model::{MessageKind, Role};
-use crate::parse::{item_key, normalize, parse_datetime, parse_duration, parse_items, parse_number};
+use crate::parse::{item_key, normalize, parse_datetime, parse_duration, parse_items, parse_member_list, parse_number};
 use crate::tmpl::{Expr, Tpl, roots};
 use crate::window::WindowPolicy;
 
@@ -1193,7 +1193,17 @@ impl<'a> Run<'a> {
                 Some(b) => Ok((serde_json::Value::Bool(b), Vec::new())),
                 None => Err("Please answer yes or no.".to_owned()),
             },
-            Validator::Members => match parse_members(&n, &self.member.name, &self.fs.household.members) {
+            Validator::Members => match parse_member_list(
+                text,
+                &self.member.name,
+                &self
+                    .fs
+                    .household
+                    .members
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>(),
+            ) {
                 Some(names) => Ok((serde_json::json!(names), Vec::new())),
                 None => {
                     let names: Vec<&str> = self.fs.household.members.iter().map(|m| m.name.as_str()).collect();
@@ -1773,64 +1783,6 @@ fn describe_match(t: &RoutedTrigger, m: &InboundMessage) -> String {
         Matcher::Kind(k) => format!("message kind `{}`", k.as_str()),
         Matcher::Fallback => "fallback".to_owned(),
     }
-}
-
-/// Words for "all of us take turns" in a `members` answer.
-const EVERYONE: &[&str] = &[
-    "everyone",
-    "everybody",
-    "all",
-    "all of us",
-    "the family",
-    "whole family",
-    "rotate",
-    "take turns",
-    "in turns",
-    "we take turns",
-    "iedereen",
-    "om de beurt",
-];
-
-/// Reads a normalised `members` answer: "me", "Ben", "Ben and Tom", "Ben, Tom & Anna",
-/// "everyone"/"take turns" (all members, household order). Names are deduplicated and keep
-/// the order given; None when any part is not a member.
-fn parse_members(n: &str, me: &str, members: &[crate::flow::Member]) -> Option<Vec<String>> {
-    let n = n
-        .strip_suffix(" pls")
-        .or_else(|| n.strip_suffix(" please"))
-        .unwrap_or(n);
-    let n = n
-        .strip_suffix(" take turns")
-        .or_else(|| n.strip_prefix("rotate "))
-        .unwrap_or(n);
-    if EVERYONE.contains(&n) {
-        return Some(members.iter().map(|m| m.name.clone()).collect());
-    }
-    let mut names: Vec<String> = Vec::new();
-    // Normalisation already turned "," and "&" into spaces, so split on words.
-    for part in n
-        .split(" and ")
-        .flat_map(|p| p.split(" en "))
-        .flat_map(|p| p.split(" und "))
-    {
-        // A whole part may be one name with a space in it ("Anna Maria").
-        let whole = members
-            .iter()
-            .find(|m| normalize(&m.name) == part)
-            .map(|m| m.name.as_str());
-        let words: Vec<&str> = whole.map_or_else(|| part.split_whitespace().collect(), |_| vec![part]);
-        for word in words {
-            let name = if matches!(word, "me" | "myself" | "ik" | "ich") {
-                me.to_owned()
-            } else {
-                members.iter().find(|m| normalize(&m.name) == word)?.name.clone()
-            };
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    (!names.is_empty()).then_some(names)
 }
 
 fn yes_no(n: &str) -> Option<bool> {
