@@ -21,7 +21,8 @@ pub enum Rule {
     Weeks(u32),
     /// Every week on this weekday.
     Weekday(Weekday),
-    /// Every month on the same day as the previous occurrence.
+    /// Every month on the same day as the previous occurrence (clamped: after 28 Feb,
+    /// the 28th; `MonthDay(31)` is the rule that keeps to the month's end).
     Monthly,
     /// Every month on this day (1–31), clamped to the month's last day.
     MonthDay(u32),
@@ -230,8 +231,8 @@ fn clamped(date: NaiveDate, day: u32) -> Option<NaiveDate> {
     date.with_day(day.min(last))
 }
 
-/// The next date after `date` (strictly) for the rule; `anchor` is the day of month of
-/// the series, so "monthly" from Jan 31 gives Feb 28 and then Mar 31, not Mar 28.
+/// The next date after `date` (strictly) for the rule; `anchor` is the day of month the
+/// walk started on, so catching up "monthly" from Jan 31 past February lands on Mar 31.
 fn next_date(rule: Rule, date: NaiveDate, anchor: u32) -> Option<NaiveDate> {
     match rule {
         Rule::Days(n) => date.checked_add_days(Days::new(n.into())),
@@ -492,6 +493,27 @@ mod tests {
             // Re-reading the canonical name gives the same answer.
             let again = next_due(&prev.to_rfc3339(), &rule.to_string(), zone, None).unwrap();
             prop_assert_eq!(again, next.to_rfc3339());
+        }
+
+        /// With `after`, the result is later than both, and stepping once more from the
+        /// occurrence just before it would not have been after `after` (none is skipped).
+        #[test]
+        fn catch_up_skips_only_past_occurrences(secs in 1_600_000_000i64..2_000_000_000, ahead in 0i64..200 * 86_400,
+                                                rule in rules()) {
+            let tz: Tz = "Europe/Amsterdam".parse().unwrap();
+            let prev = DateTime::from_timestamp(secs, 0).unwrap().with_timezone(&tz).fixed_offset();
+            let after = prev + chrono::Duration::seconds(ahead);
+            let next = next_after(prev, rule, tz, Some(after)).unwrap();
+            prop_assert!(next > prev && next > after);
+            // Walking the series one step at a time reaches the same occurrence.
+            let mut walk = next_after(prev, rule, tz, None).unwrap();
+            while walk <= after {
+                walk = next_after(walk, rule, tz, None).unwrap();
+            }
+            // "monthly" is the exception: walking restarts it from a clamped day.
+            if !matches!(rule, Rule::Monthly) {
+                prop_assert_eq!(walk, next);
+            }
         }
     }
 }
