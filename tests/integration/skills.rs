@@ -11,7 +11,7 @@ use alfred::serve::Roles;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::pipeline::{Backend, Running, accepted_texts, eventually};
-use crate::support::text_webhook;
+use crate::support::{root, text_webhook};
 
 /// Runs one scenario on each backend, as two tests.
 macro_rules! on_both_backends {
@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 on_both_backends!(reminders_store_a_record_and_a_durable_timer);
 on_both_backends!(the_car_log_and_the_briefing_opt_out_are_stored);
 on_both_backends!(the_morning_briefing_goes_out_at_seven_through_the_running_scheduler);
+on_both_backends!(help_the_unknown_text_hint_and_media_are_answered);
 
 /// Posts `text` from `number` and waits for the `n`-th accepted reply overall.
 async fn say(svc: &Running, fake: &fake_graph::FakeGraph, number: &str, wamid: &str, text: &str, n: usize) {
@@ -199,4 +200,94 @@ async fn the_morning_briefing_goes_out_at_seven_through_the_running_scheduler(ba
         before + 2,
         "one briefing each, never twice"
     );
+}
+
+/// Every message the fake Graph API accepted, as `(to without +, body)`, in order.
+fn accepted(fake: &fake_graph::FakeGraph) -> Vec<(String, serde_json::Value)> {
+    fake.exchanges()
+        .into_iter()
+        .filter(|x| x.is_accepted_send())
+        .map(|x| {
+            let to = x.request.body["to"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches('+')
+                .to_owned();
+            (to, x.request.body)
+        })
+        .collect()
+}
+
+/// One of Meta's recorded webhook bodies (`tests/fixtures/whatsapp-payloads/`), re-addressed
+/// as if `number` sent it, with a fresh message id.
+fn recorded_webhook(name: &str, number: &str, wamid: &str) -> Vec<u8> {
+    let path = root().join("tests/fixtures/whatsapp-payloads").join(name);
+    let mut body: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let value = &mut body["entry"][0]["changes"][0]["value"];
+    value["contacts"][0]["wa_id"] = number.into();
+    value["messages"][0]["from"] = number.into();
+    value["messages"][0]["id"] = wamid.into();
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// Help and the unhappy path (`flows/fallback.yaml`, `flows/help.yaml`): text nothing
+/// understood gets the hint with a Help button, tapping it lists the skills, and Meta's
+/// recorded image and voice-note webhooks get the polite media reply: never silence.
+async fn help_the_unknown_text_hint_and_media_are_answered(backend: Backend) {
+    let fake = fake_graph::start().await;
+    let svc = Running::start(backend.build(&fake).await, Roles::ALL).await;
+    let wait = |n: usize| {
+        let fake = &fake;
+        async move { eventually(&format!("{n} replies"), || accepted(fake).len() >= n).await }
+    };
+    assert_eq!(
+        svc.post(&text_webhook("31612345002", "wamid.HF1", "blorp zzz")).await,
+        200
+    );
+    wait(1).await;
+    let (to, hint) = accepted(&fake).remove(0);
+    assert_eq!(to, "31612345002");
+    assert_eq!(hint["type"], "interactive");
+    assert_eq!(
+        hint["interactive"]["body"]["text"],
+        "Sorry, I didn't understand that. Try \"add milk\", \"list\" or \"my chores\"."
+    );
+    assert_eq!(hint["interactive"]["action"]["buttons"][0]["reply"]["id"], "help");
+
+    // Tapping the Help button: Meta's recorded button-reply body, with the button's id.
+    let mut tap: serde_json::Value = serde_json::from_slice(&recorded_webhook(
+        "webhook_interactive_button_reply.json",
+        "31612345002",
+        "wamid.HF2",
+    ))
+    .unwrap();
+    tap["entry"][0]["changes"][0]["value"]["messages"][0]["interactive"]["button_reply"]["id"] = "help".into();
+    assert_eq!(svc.post(&serde_json::to_vec(&tap).unwrap()).await, 200);
+    wait(2).await;
+    let help = accepted(&fake)[1].1["text"]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(help.starts_with("Here is what I can do:\n"), "{help}");
+    for skill in ["Shopping list", "Chores", "Reminders", "Morning briefing"] {
+        assert!(help.contains(skill), "help lists {skill}: {help}");
+    }
+
+    // Tom sends a photo, then a voice note.
+    for (i, fixture) in ["webhook_image.json", "webhook_audio_voice.json"]
+        .into_iter()
+        .enumerate()
+    {
+        let body = recorded_webhook(fixture, "31612345003", &format!("wamid.HF-media-{i}"));
+        assert_eq!(svc.post(&body).await, 200);
+        wait(3 + i).await;
+        let (to, reply) = accepted(&fake).remove(2 + i);
+        assert_eq!(to, "31612345003");
+        assert_eq!(
+            reply["text"]["body"],
+            "Thanks! I can't look at photos, videos or voice notes yet. Please type what you need."
+        );
+    }
+    svc.stop().await;
+    assert_eq!(accepted(&fake).len(), 4, "one reply per message");
 }
