@@ -40,6 +40,10 @@ enum Command {
         /// Member to chat as (default: the first member).
         #[arg(long = "as")]
         member: Option<String>,
+        /// Start the virtual clock here instead of now, as in a test case's `at:`
+        /// ("2026-01-05 09:00", in the household's timezone, or with a zone after it).
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Run every role in one process: webhook, worker, sender and scheduler (migrates first).
     Serve,
@@ -173,7 +177,7 @@ fn run() -> anyhow::Result<i32> {
     match cli.command {
         Command::Check { path } => Ok(alfred::cmd_check::run(&path, &mut stdout)?),
         Command::Test { path, filter } => Ok(alfred::cmd_test::run(&path, filter.as_deref(), &mut stdout)?),
-        Command::Shell { path, member } => {
+        Command::Shell { path, member, at } => {
             let dir = alfred::flowdir::FlowDir::read(&path)?;
             let checked = dir.check();
             let Some(flows) = checked.flows else {
@@ -186,7 +190,11 @@ fn run() -> anyhow::Result<i32> {
             let prompt = stdin.is_terminal();
             // The shell is an edge: it may read the wall clock once; after that the
             // virtual clock moves only with /advance.
-            let now = chrono::Utc::now();
+            let now = match at {
+                Some(at) => alfred_core::testing::parse_test_time(&at, flows.household.timezone)
+                    .map_err(|e| anyhow::anyhow!("--at: {e}"))?,
+                None => chrono::Utc::now(),
+            };
             Ok(alfred::cmd_shell::run(
                 &flows,
                 member.as_deref(),
