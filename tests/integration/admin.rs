@@ -115,3 +115,82 @@ async fn an_admin_adds_and_removes_a_member_over_chat_on_postgres() {
     assert_eq!(reply, (LISA.to_owned(), DEFAULT_UNKNOWN_SENDER_REPLY.to_owned()));
     svc.stop().await;
 }
+
+/// `alfred check --database` on a copy of the shipped flows; returns (exit code, output).
+fn check_with(flows: &std::path::Path, url: &str) -> (i32, String) {
+    let mut out = Vec::new();
+    let code = alfred::cmd_check::run_with_database(flows, Some(url), &mut out).unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
+
+/// Stores `members` as the roster, as `member_set` / `member_remove` do.
+fn store_roster(store: &alfred::store::Store, members: Vec<alfred_core::flow::Member>) {
+    use alfred_core::data::DataChange;
+    use alfred_core::event::Effect;
+    let commit = alfred::store::EventCommit {
+        member: "Anna".into(),
+        effects: vec![Effect::Data(DataChange::SetMembers { members })],
+        now: chrono::Utc::now(),
+        ..Default::default()
+    };
+    store.commit_event(&commit).unwrap();
+}
+
+#[test]
+fn check_with_a_database_validates_the_stored_members_and_the_flows_against_them() {
+    use alfred_core::flow::Member;
+    use alfred_core::model::Role;
+    let tmp = crate::support::TempDir::new("admin-check");
+    let flows = tmp.path().join("flows");
+    crate::support::copy_dir(&super::service::repo().join("flows"), &flows);
+    std::fs::write(
+        flows.join("nudge.yaml"),
+        "id: nudge\ntriggers:\n  - keywords: [nudge tom]\nsteps:\n  - send: { to: Tom, text: Time for bed! }\n",
+    )
+    .unwrap();
+    let url = tmp.path().join("alfred.db").to_string_lossy().into_owned();
+    let store = alfred::store::Store::open(&url).unwrap();
+    store.migrate().unwrap();
+
+    // Nothing stored yet: household.yaml's members (Tom included) are in effect.
+    let (code, out) = check_with(&flows, &url);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no members stored in the database"), "{out}");
+
+    // Tom was removed over chat: the flow that still writes to him is reported.
+    let member = |name: &str, phone: &str, role| Member {
+        name: name.into(),
+        phone: Some(phone.into()),
+        user_id: None,
+        role,
+        timezone: chrono_tz::Europe::Amsterdam,
+        language: "en".into(),
+    };
+    store_roster(
+        &store,
+        vec![
+            member("Anna", "+31612345001", Role::Admin),
+            member("Ben", "+31612345002", Role::Adult),
+        ],
+    );
+    let (code, out) = check_with(&flows, &url);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("error[unknown-member]"), "{out}");
+    assert!(out.contains("`to: Tom`: no stored member is called `Tom`"), "{out}");
+    assert!(!out.contains("stored-members"), "the roster itself is valid: {out}");
+
+    // A stored roster that breaks household.yaml's rules is reported with the same rules.
+    store_roster(
+        &store,
+        vec![
+            member("Anna", "+31612345001", Role::Admin),
+            member("Tom", "+31612345001", Role::Child),
+        ],
+    );
+    let (code, out) = check_with(&flows, &url);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("stored members: Anna already has that phone number"),
+        "{out}"
+    );
+}

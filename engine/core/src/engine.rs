@@ -69,6 +69,7 @@ pub fn handle(
         full_context: false,
         steps_run: 0,
         data_value: None,
+        roster_value: None,
         event_value: Value::UNDEFINED,
     };
     run.expire_and_migrate();
@@ -101,6 +102,9 @@ struct Run<'a> {
     steps_run: usize,
     /// `(lists, records)` as template values; rebuilt after a data change.
     data_value: Option<(Value, Value)>,
+    /// `(member, members)` from a roster changed over chat (household.yaml's are in
+    /// `Statics`); rebuilt after a data change.
+    roster_value: Option<(Value, Value)>,
     event_value: Value,
 }
 
@@ -1096,6 +1100,7 @@ impl<'a> Run<'a> {
     fn change(&mut self, c: DataChange) {
         self.data.to_mut().apply(&c);
         self.data_value = None;
+        self.roster_value = None;
         self.effects.push(Effect::Data(c));
     }
 
@@ -1635,19 +1640,23 @@ impl<'a> Run<'a> {
         let mut pairs: Vec<(&str, Value)> = Vec::with_capacity(4 + extra.len());
         let frame = self.state.frames.last();
         let empty = Values::new();
-        // Statics describe household.yaml's members; a roster changed over chat is small,
-        // so its values are built when read.
-        let stored = self.data.members.as_deref();
+        // Statics describe household.yaml's members; a roster changed over chat is
+        // converted once per run (and again after it changes).
+        let (member, members) = match self.data.members.as_deref() {
+            None => (
+                statics.member_views.get(&self.member.name).cloned().unwrap_or_default(),
+                statics.members.clone(),
+            ),
+            Some(stored) => self
+                .roster_value
+                .get_or_insert_with(|| (member_view(self.member), members_value(stored)))
+                .clone(),
+        };
         if mask & roots::MEMBER != 0 {
-            let v = match stored {
-                None => statics.member_views.get(&self.member.name).cloned().unwrap_or_default(),
-                Some(_) => member_view(self.member),
-            };
-            pairs.push(("member", v));
+            pairs.push(("member", member));
         }
         if mask & roots::MEMBERS != 0 {
-            let v = stored.map_or_else(|| statics.members.clone(), members_value);
-            pairs.push(("members", v));
+            pairs.push(("members", members));
         }
         if mask & roots::HOUSEHOLD != 0 {
             pairs.push(("household", statics.household.clone()));
