@@ -177,7 +177,14 @@ fn check_with_a_database_validates_the_stored_members_and_the_flows_against_them
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("error[unknown-member]"), "{out}");
     assert!(out.contains("`to: Tom`: no stored member is called `Tom`"), "{out}");
-    assert!(!out.contains("stored-members"), "the roster itself is valid: {out}");
+    assert!(
+        !out.contains("error[stored-members]"),
+        "the roster itself is valid: {out}"
+    );
+    assert!(
+        out.contains("warning[stored-members]: member `Tom` of household.yaml is not a member"),
+        "{out}"
+    );
 
     // A stored roster that breaks household.yaml's rules is reported with the same rules.
     store_roster(

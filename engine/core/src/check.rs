@@ -2286,6 +2286,23 @@ pub fn check_stored_members(flows: &FlowSet, members: &[Member]) -> Vec<Diagnost
             .hint("an admin can fix it over chat (flows/admin.yaml)"),
         );
     }
+    // Editing household.yaml's members no longer changes anything: say so where it differs.
+    for m in &flows.household.members {
+        if roster::find(members, &m.name).is_none() {
+            out.push(
+                Diagnostic::warning(
+                    "stored-members",
+                    "household.yaml",
+                    Pos::default(),
+                    format!(
+                        "member `{}` of household.yaml is not a member: the stored roster is in effect",
+                        m.name
+                    ),
+                )
+                .hint("admins changed the members over chat; add them back the same way"),
+            );
+        }
+    }
     for flow in &flows.flows {
         for step in &flow.steps {
             let send = match &step.action {
