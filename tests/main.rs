@@ -17,11 +17,14 @@
 //!   fallback, async 131047, defer until the member writes).
 //! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
 //! - `skills`: the family skills through the service on Postgres + Redis.
+//! - `admin`: household admin over chat on Postgres + Redis: members added and removed.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
 mod support;
 
+#[path = "integration/admin.rs"]
+mod admin;
 #[path = "integration/broken_flows.rs"]
 mod broken_flows;
 #[path = "integration/cli.rs"]

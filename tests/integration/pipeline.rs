@@ -49,7 +49,7 @@ impl Backend {
     }
 
     /// [`Backend::build`] with more environment variables.
-    async fn build_with(&self, fake: &FakeGraph, extra: &[(&'static str, &str)]) -> Service {
+    pub(crate) async fn build_with(&self, fake: &FakeGraph, extra: &[(&'static str, &str)]) -> Service {
         let mut vars: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
         vars.extend([
             ("META_APP_SECRET", SECRET.into()),

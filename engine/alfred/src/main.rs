@@ -22,6 +22,10 @@ enum Command {
         /// Flows directory (or one flow file).
         #[arg(default_value = "flows")]
         path: PathBuf,
+        /// Also check the members admins stored over chat in this database (they win
+        /// over household.yaml's at run time).
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Run conversation tests (*.test.yaml and tests/) on a virtual clock.
     Test {
@@ -175,7 +179,11 @@ fn run() -> anyhow::Result<i32> {
     }
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Command::Check { path } => Ok(alfred::cmd_check::run(&path, &mut stdout)?),
+        Command::Check { path, database } => Ok(alfred::cmd_check::run_with_database(
+            &path,
+            database.as_deref(),
+            &mut stdout,
+        )?),
         Command::Test { path, filter } => Ok(alfred::cmd_test::run(&path, filter.as_deref(), &mut stdout)?),
         Command::Shell { path, member, at } => {
             let dir = alfred::flowdir::FlowDir::read(&path)?;

@@ -15,6 +15,7 @@
 //! - [`event`]: events in; state, effects and trace out.
 //! - [`data`]: household lists and records, and how changes apply.
 //! - [`parse`]: people's text: items, durations, dates, numbers.
+//! - [`roster`]: the members in effect (household.yaml or changed over chat) and their rules.
 //! - [`schedule`]: cron in a time zone, DST-correct.
 //! - [`sim`]: a household simulator on a virtual clock (tests and shell).
 //! - [`testing`]: conversation tests (`alfred test`).
@@ -29,6 +30,7 @@ pub mod event;
 pub mod flow;
 pub mod model;
 pub mod parse;
+pub mod roster;
 pub mod schedule;
 pub mod schema;
 pub mod sim;
