@@ -17,6 +17,7 @@
 //!   fallback, async 131047, defer until the member writes).
 //! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
 //! - `skills`: the family skills through the service on Postgres + Redis.
+//! - `lists`: shopping-list updates to opted-in members through the service on Postgres + Redis.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -32,6 +33,8 @@ mod core_is_pure;
 mod defects;
 #[path = "integration/hostile_yaml.rs"]
 mod hostile_yaml;
+#[path = "integration/lists.rs"]
+mod lists;
 #[path = "integration/metrics.rs"]
 mod metrics;
 #[path = "integration/pipeline.rs"]

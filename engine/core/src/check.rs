@@ -22,7 +22,7 @@ use crate::model::{
     self, AskDef, BranchDef, ButtonDef, CatchUp, FlowFile, HouseholdFile, ListMenuDef, NextDef, OptionsFromDef, Pos,
     ScheduleDef, SendDef, Sp, StepDef, TemplateSendDef, TriggerDef,
 };
-use crate::parse::{normalize, parse_duration};
+use crate::parse::{normalize, parse_duration, strip_fillers};
 use crate::schedule::{CronSchedule, ON_TIME, SlotPolicy};
 use crate::tmpl::{Expr, Templates, Tpl};
 
@@ -786,7 +786,9 @@ fn compile_flow(
                         format!("keyword `{w}` has no letters or digits and never matches"),
                     )
                     .hint = Some("keywords are matched ignoring punctuation and emoji".to_owned());
-                } else if household.cancel_words.contains(&n) {
+                } else if household.cancel_words.contains(&n)
+                    || strip_fillers(&n).is_some_and(|s| household.cancel_words.contains(&s))
+                {
                     cx.warn(
                         "keyword",
                         k.pos,
@@ -1638,7 +1640,15 @@ fn compile_template(cx: &mut FlowCtx<'_>, t: &TemplateSendDef, household: &House
 }
 
 fn compile_send(cx: &mut FlowCtx<'_>, s: &SendDef, pos: Pos, household: &Household) -> Option<SendSpec> {
-    let to = compile_recipient(cx, s.to.as_ref(), household);
+    let to = match &s.to_members {
+        Some(list) => {
+            if s.to.is_some() {
+                cx.err("send", list.pos, "use only one of `to` and `to_members`");
+            }
+            cx.expr(list).map_or(Recipient::Current, Recipient::Members)
+        }
+        None => compile_recipient(cx, s.to.as_ref(), household),
+    };
     let outside_window = s.outside_window.as_ref().map(|p| p.value);
     if let Some(t) = &s.template {
         if s.text.is_some() || s.buttons.is_some() || s.list.is_some() || s.buttons_from.is_some() {
