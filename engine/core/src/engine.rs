@@ -410,6 +410,9 @@ impl<'a> Run<'a> {
             &[KeywordPass::Exact, KeywordPass::Fillers, KeywordPass::Typo]
         };
         for &pass in passes {
+            if pass == KeywordPass::Fillers && stripped.is_none() {
+                continue;
+            }
             let mut regex_pos = 0usize;
             for t in &fs.triggers {
                 let is_regex = matches!(t.matcher, Matcher::Regex(_));

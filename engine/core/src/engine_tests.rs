@@ -1036,3 +1036,75 @@ fn to_and_to_members_together_is_an_error() {
         checked.diagnostics
     );
 }
+
+#[test]
+fn the_checker_knows_typos_never_shadow_and_polite_cancel_words_do() {
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: HOUSEHOLD.into(),
+    };
+    let flow = SourceFile {
+        path: "f.yaml".into(),
+        text: r#"
+id: x
+priority: 5
+triggers:
+  - { keywords: [shopping list] }
+  - { keywords: [shoping list], priority: 1 }
+  - { keywords: [stop please, list], priority: 1 }
+  - { keywords: [list], priority: 0 }
+steps:
+  - send: hi
+"#
+        .into(),
+    };
+    let checked = load(Some(&household), &[flow]);
+    let found: Vec<(&str, &str)> = checked
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.message.as_str()))
+        .collect();
+    // An exact keyword always wins over an earlier typo match: no shadowing.
+    assert!(!found.iter().any(|(_, m)| m.contains("shoping")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(c, m)| *c == "keyword" && m.contains("`stop please` is a cancel word")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|(c, m)| *c == "shadowed-trigger" && m.contains("`list`")),
+        "{found:?}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(48))]
+
+    /// Whatever the priorities, a keyword typed exactly goes to its own trigger, even when
+    /// an earlier trigger's keyword is one typo away; and each keyword matches itself.
+    #[test]
+    fn a_typo_match_never_beats_an_exact_one(
+        words in proptest::collection::vec("[a-z]{5,8}", 1..3),
+        word in 0usize..2,
+        at in 0usize..8,
+        letter in "[a-z]",
+    ) {
+        proptest::prop_assume!(words.iter().all(|w| !crate::parse::FILLERS.contains(&w.as_str())));
+        let exact = words.join(" ");
+        let mut typo_words = words.clone();
+        let w = &mut typo_words[word % words.len()];
+        let at = at % w.len();
+        w.replace_range(at..=at, &letter);
+        let typo = typo_words.join(" ");
+        proptest::prop_assume!(typo != exact);
+        let fs = flows(&[&format!(
+            "id: p\ntriggers:\n  - {{ keywords: ['{typo}'], priority: 9, start: a }}\n  - {{ keywords: ['{exact}'], start: b }}\nsteps:\n  - id: a\n    send: typo trigger\n    next: end\n  - id: b\n    send: exact trigger\n"
+        )]);
+        let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+        proptest::prop_assert_eq!(say(&mut sim, "Anna", &exact), ["Anna: exact trigger"]);
+        proptest::prop_assert_eq!(say(&mut sim, "Anna", &typo.to_uppercase()), ["Anna: typo trigger"]);
+    }
+}
