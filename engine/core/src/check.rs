@@ -1961,6 +1961,30 @@ fn check_proactive(cx: &mut FlowCtx<'_>, flow: &Flow, def: &FlowFile, timer_in: 
     if flow.outside_window.is_some() || n == 0 {
         return;
     }
+    // `to_members` writes to other members, whose windows are often closed: the same
+    // decision is needed wherever such a send is.
+    for (i, step) in flow.steps.iter().enumerate() {
+        if let Action::Send(s) = &step.action
+            && matches!(s.to, Recipient::Members(_))
+            && s.template.is_none()
+            && s.fallback.is_none()
+            && s.outside_window.is_none()
+        {
+            let sd = &def.steps.value[i];
+            let pos = sd.send.as_ref().map(|p| p.pos).unwrap_or(def.steps.pos);
+            cx.step = Some(step.id.clone());
+            cx.err(
+                "proactive-send",
+                pos,
+                "this message goes to other members (`to_members`), but it says nothing about a closed 24-hour window",
+            )
+            .hint = Some(
+                "add `fallback:` with an approved template, or `outside_window: defer` or `drop` (on the send or the flow)"
+                    .to_owned(),
+            );
+        }
+    }
+    cx.step = None;
     let mut stack: Vec<usize> = flow.schedules.iter().map(|(_, s)| s.start).collect();
     stack.extend(timer_in.steps.iter().filter_map(|st| flow.step_index.get(st).copied()));
     if timer_in.first {

@@ -971,6 +971,7 @@ steps:
 fn to_members_sends_to_each_member_of_a_computed_list() {
     let fs = flows(&[r#"
 id: n
+outside_window: drop
 triggers:
   - { keywords: [tell], start: tell }
   - { keywords: [maps], start: maps }
@@ -1015,7 +1016,7 @@ steps:
 }
 
 #[test]
-fn to_and_to_members_together_is_an_error() {
+fn to_members_needs_a_window_policy_and_excludes_to() {
     let household = SourceFile {
         path: "household.yaml".into(),
         text: HOUSEHOLD.into(),
@@ -1027,6 +1028,14 @@ fn to_and_to_members_together_is_an_error() {
                 .into(),
     };
     let checked = load(Some(&household), &[flow]);
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "proactive-send" && d.message.contains("`to_members`")),
+        "a send to other members must say what happens outside their window: {:?}",
+        checked.diagnostics
+    );
     assert!(
         checked
             .diagnostics
