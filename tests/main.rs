@@ -18,6 +18,7 @@
 //! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
 //! - `skills`: the family skills through the service on Postgres + Redis.
 //! - `admin`: household admin over chat on Postgres + Redis: members added and removed.
+//! - `lists`: shopping-list updates to opted-in members through the service on Postgres + Redis.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
 
 #[path = "integration/support.rs"]
@@ -35,6 +36,8 @@ mod core_is_pure;
 mod defects;
 #[path = "integration/hostile_yaml.rs"]
 mod hostile_yaml;
+#[path = "integration/lists.rs"]
+mod lists;
 #[path = "integration/metrics.rs"]
 mod metrics;
 #[path = "integration/pipeline.rs"]

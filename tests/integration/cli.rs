@@ -156,7 +156,7 @@ fn shell_refuses_broken_flows() {
 fn shell_runs_every_skill_on_a_fixed_clock() {
     let script = "add milk, eggs and 2 bread pls\nnew chore\ndishes\nme\ntoday 18:00\n\
                   remind me in 20 minutes to check the oven\n/advance 20m\nI take the car to work\n\
-                  who has the car?\nstop briefing\n/as Tom\nhello?\n1\n";
+                  who has the car?\nstop briefing\n/as Tom\nblorp\n1\n";
     let (code, out, err) = alfred(
         &["shell", "flows", "--as", "Ben", "--at", "2026-01-05 09:00"],
         Some(script),

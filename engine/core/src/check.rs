@@ -23,7 +23,7 @@ use crate::model::{
     self, AskDef, BranchDef, ButtonDef, CatchUp, FlowFile, HouseholdFile, ListMenuDef, MemberSetDef, NextDef,
     OptionsFromDef, Pos, ScheduleDef, SendDef, Sp, StepDef, TemplateSendDef, TriggerDef,
 };
-use crate::parse::{normalize, parse_duration};
+use crate::parse::{normalize, parse_duration, strip_fillers};
 use crate::roster;
 use crate::schedule::{CronSchedule, ON_TIME, SlotPolicy};
 use crate::tmpl::{Expr, Templates, Tpl};
@@ -785,7 +785,9 @@ fn compile_flow(
                         format!("keyword `{w}` has no letters or digits and never matches"),
                     )
                     .hint = Some("keywords are matched ignoring punctuation and emoji".to_owned());
-                } else if household.cancel_words.contains(&n) {
+                } else if household.cancel_words.contains(&n)
+                    || strip_fillers(&n).is_some_and(|s| household.cancel_words.contains(&s))
+                {
                     cx.warn(
                         "keyword",
                         k.pos,
@@ -1714,7 +1716,15 @@ fn compile_template(cx: &mut FlowCtx<'_>, t: &TemplateSendDef, household: &House
 }
 
 fn compile_send(cx: &mut FlowCtx<'_>, s: &SendDef, pos: Pos, household: &Household) -> Option<SendSpec> {
-    let to = compile_recipient(cx, s.to.as_ref(), household);
+    let to = match &s.to_members {
+        Some(list) => {
+            if s.to.is_some() {
+                cx.err("send", list.pos, "use only one of `to` and `to_members`");
+            }
+            cx.expr(list).map_or(Recipient::Current, Recipient::Members)
+        }
+        None => compile_recipient(cx, s.to.as_ref(), household),
+    };
     let outside_window = s.outside_window.as_ref().map(|p| p.value);
     if let Some(t) = &s.template {
         if s.text.is_some() || s.buttons.is_some() || s.list.is_some() || s.buttons_from.is_some() {
@@ -2033,6 +2043,30 @@ fn check_proactive(cx: &mut FlowCtx<'_>, flow: &Flow, def: &FlowFile, timer_in: 
     if flow.outside_window.is_some() || n == 0 {
         return;
     }
+    // `to_members` writes to other members, whose windows are often closed: the same
+    // decision is needed wherever such a send is.
+    for (i, step) in flow.steps.iter().enumerate() {
+        if let Action::Send(s) = &step.action
+            && matches!(s.to, Recipient::Members(_))
+            && s.template.is_none()
+            && s.fallback.is_none()
+            && s.outside_window.is_none()
+        {
+            let sd = &def.steps.value[i];
+            let pos = sd.send.as_ref().map(|p| p.pos).unwrap_or(def.steps.pos);
+            cx.step = Some(step.id.clone());
+            cx.err(
+                "proactive-send",
+                pos,
+                "this message goes to other members (`to_members`), but it says nothing about a closed 24-hour window",
+            )
+            .hint = Some(
+                "add `fallback:` with an approved template, or `outside_window: defer` or `drop` (on the send or the flow)"
+                    .to_owned(),
+            );
+        }
+    }
+    cx.step = None;
     let mut stack: Vec<usize> = flow.schedules.iter().map(|(_, s)| s.start).collect();
     stack.extend(timer_in.steps.iter().filter_map(|st| flow.step_index.get(st).copied()));
     if timer_in.first {

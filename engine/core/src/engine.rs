@@ -22,7 +22,9 @@ use crate::flow::{
     RoutedTrigger, Select, SendSpec, Statics, Target, Text, Validator,
 };
 use crate::model::{MessageKind, Role};
-use crate::parse::{item_key, normalize, parse_datetime, parse_duration, parse_items, parse_number};
+use crate::parse::{
+    item_key, normalize, parse_datetime, parse_duration, parse_items, parse_number, strip_fillers, typo_match,
+};
 use crate::roster::{self, RosterError};
 use crate::tmpl::{Expr, Tpl, roots};
 use crate::window::WindowPolicy;
@@ -37,6 +39,17 @@ const MAX_BUTTON_TITLE: usize = 20;
 const MAX_ROW_TITLE: usize = 24;
 const SORRY: &str = "Sorry, something went wrong on my side. Let's start over.";
 const GIVE_UP: &str = "Sorry, I still didn't get that. Let's leave it for now.";
+
+/// How loosely a routing pass compares keywords (see [`Run::route`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeywordPass {
+    /// The normalised text equals a keyword (and every other matcher is tried).
+    Exact,
+    /// The text without polite words at its edges ([`strip_fillers`]) equals a keyword.
+    Fillers,
+    /// The text is a keyword with a typo in a word ([`typo_match`]).
+    Typo,
+}
 
 /// Runs one event for one member. See the module docs.
 pub fn handle(
@@ -196,7 +209,10 @@ impl<'a> Run<'a> {
         self.event_value = Value::UNDEFINED;
         let normalized = m.text.as_deref().map(normalize).unwrap_or_default();
         let kind = m.kind();
-        if kind == MessageKind::Text && self.fs.household.cancel_words.contains(&normalized) {
+        let cancel_words = &self.fs.household.cancel_words;
+        let is_cancel =
+            cancel_words.contains(&normalized) || strip_fillers(&normalized).is_some_and(|s| cancel_words.contains(&s));
+        if kind == MessageKind::Text && is_cancel {
             if self.state.frames.is_empty() {
                 self.trace.push(Trace::Ignored {
                     reason: "cancel with nothing to cancel".to_owned(),
@@ -389,73 +405,111 @@ impl<'a> Run<'a> {
         };
         let mut considered = Vec::new();
         let mut fallback: Option<&RoutedTrigger> = None;
-        let mut regex_pos = 0usize;
-        for (ti, t) in fs.triggers.iter().enumerate() {
-            let is_regex = matches!(t.matcher, Matcher::Regex(_));
-            let this_regex = regex_pos;
-            if is_regex {
-                regex_pos += 1;
-            }
-            if interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
+        let stripped = strip_fillers(normalized);
+        // Exact matches (of any matcher) first; only then keywords without polite words,
+        // then keywords with a typo, so a looser match never beats a stricter one.
+        // While a question waits, typos stay answers: they could be anything.
+        let passes: &[KeywordPass] = if interrupting {
+            &[KeywordPass::Exact, KeywordPass::Fillers]
+        } else {
+            &[KeywordPass::Exact, KeywordPass::Fillers, KeywordPass::Typo]
+        };
+        for &pass in passes {
+            if pass == KeywordPass::Fillers && stripped.is_none() {
                 continue;
             }
-            let hit: Result<BTreeMap<String, String>, Miss> = match &t.matcher {
-                Matcher::Keywords(k) => {
-                    if kind != MessageKind::Text {
-                        Err(Miss::Kind)
-                    } else if k.contains(normalized) {
-                        Ok(BTreeMap::new())
-                    } else {
-                        Err(Miss::Keyword)
-                    }
+            let mut regex_pos = 0usize;
+            for t in &fs.triggers {
+                let is_regex = matches!(t.matcher, Matcher::Regex(_));
+                let this_regex = regex_pos;
+                if is_regex {
+                    regex_pos += 1;
                 }
-                Matcher::Regex(re) => {
-                    if kind != MessageKind::Text {
-                        Err(Miss::Kind)
-                    } else {
-                        let matched = match &regex_hits {
-                            Some(hits) => hits.binary_search(&this_regex).is_ok(),
-                            None => re.is_match(text),
+                if interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
+                    continue;
+                }
+                if pass != KeywordPass::Exact
+                    && (kind != MessageKind::Text || !matches!(t.matcher, Matcher::Keywords(_)))
+                {
+                    continue;
+                }
+                let mut loose_reason = None;
+                let hit: Result<BTreeMap<String, String>, Miss> = match &t.matcher {
+                    Matcher::Keywords(k) => {
+                        let found = match pass {
+                            _ if kind != MessageKind::Text => None,
+                            KeywordPass::Exact => k.contains(normalized).then(String::new),
+                            KeywordPass::Fillers => stripped
+                                .as_ref()
+                                .filter(|s| k.contains(*s))
+                                .map(|s| format!("keyword `{s}`, ignoring polite words")),
+                            // The smallest, so the trace does not depend on set order.
+                            KeywordPass::Typo => k
+                                .iter()
+                                .filter(|kw| {
+                                    typo_match(normalized, kw) || stripped.as_ref().is_some_and(|s| typo_match(s, kw))
+                                })
+                                .min()
+                                .map(|kw| format!("keyword `{kw}` matched with a typo")),
                         };
-                        if matched {
-                            Ok(captures_of(re, text))
-                        } else {
-                            Err(Miss::Regex)
+                        match found {
+                            None if kind != MessageKind::Text => Err(Miss::Kind),
+                            None => Err(Miss::Keyword),
+                            Some(reason) => {
+                                loose_reason = Some(reason).filter(|r| !r.is_empty());
+                                Ok(BTreeMap::new())
+                            }
                         }
                     }
-                }
-                Matcher::Reply(ids) => match &m.reply_id {
-                    Some(id) if ids.contains(id) => Ok(BTreeMap::new()),
-                    _ => Err(Miss::ReplyId),
-                },
-                Matcher::Kind(k) => {
-                    if *k == kind {
-                        Ok(BTreeMap::new())
-                    } else {
-                        Err(Miss::Kind)
+                    Matcher::Regex(re) => {
+                        if kind != MessageKind::Text {
+                            Err(Miss::Kind)
+                        } else {
+                            let matched = match &regex_hits {
+                                Some(hits) => hits.binary_search(&this_regex).is_ok(),
+                                None => re.is_match(text),
+                            };
+                            if matched {
+                                Ok(captures_of(re, text))
+                            } else {
+                                Err(Miss::Regex)
+                            }
+                        }
                     }
-                }
-                Matcher::Fallback => {
-                    if kind == MessageKind::Text && fallback.is_none() && !interrupting {
-                        fallback = Some(t);
+                    Matcher::Reply(ids) => match &m.reply_id {
+                        Some(id) if ids.contains(id) => Ok(BTreeMap::new()),
+                        _ => Err(Miss::ReplyId),
+                    },
+                    Matcher::Kind(k) => {
+                        if *k == kind {
+                            Ok(BTreeMap::new())
+                        } else {
+                            Err(Miss::Kind)
+                        }
                     }
-                    Err(Miss::Fallback)
+                    Matcher::Fallback => {
+                        if kind == MessageKind::Text && fallback.is_none() && !interrupting {
+                            fallback = Some(t);
+                        }
+                        Err(Miss::Fallback)
+                    }
+                };
+                let hit = hit.and_then(|caps| self.allowed(t, caps));
+                match hit {
+                    Ok(caps) => {
+                        let reason = loose_reason.unwrap_or_else(|| describe_match(t, m));
+                        self.trace.push(Trace::Routed {
+                            flow: Some(t.flow_id.clone()),
+                            trigger: Some(t.index),
+                            reason,
+                            considered,
+                        });
+                        return Some((t, caps));
+                    }
+                    // The looser passes retry the same triggers: each is listed once.
+                    Err(miss) if pass == KeywordPass::Exact => considered.push((t.flow_id.clone(), t.index, miss)),
+                    Err(_) => {}
                 }
-            };
-            let _ = ti;
-            let hit = hit.and_then(|caps| self.allowed(t, caps));
-            match hit {
-                Ok(caps) => {
-                    let reason = describe_match(t, m);
-                    self.trace.push(Trace::Routed {
-                        flow: Some(t.flow_id.clone()),
-                        trigger: Some(t.index),
-                        reason,
-                        considered,
-                    });
-                    return Some((t, caps));
-                }
-                Err(miss) => considered.push((t.flow_id.clone(), t.index, miss)),
             }
         }
         if let Some(t) = fallback
@@ -1611,10 +1665,43 @@ impl<'a> Run<'a> {
                 None => Err(StepError::new(format!("no member named `{}`", name.trim()))),
             };
         }
+        if let Recipient::Members(e) = r {
+            let value = self.eval(e)?;
+            let serde_json::Value::Array(items) = value else {
+                return Err(StepError::new(format!(
+                    "`to_members` must give a list of member names, not `{value}`"
+                )));
+            };
+            let mut names: Vec<String> = Vec::with_capacity(items.len());
+            for item in &items {
+                let name = match item {
+                    serde_json::Value::String(s) => s.as_str(),
+                    serde_json::Value::Object(o) => o.get("name").and_then(|n| n.as_str()).unwrap_or_default(),
+                    _ => "",
+                };
+                // A stored name can outlive its member (an admin removed them): skip it,
+                // so one stale opt-in cannot fail everybody's change.
+                let Some(m) = roster::find(self.roster(), name.trim()) else {
+                    let step = self.state.frames.last().map(|f| f.step.clone()).unwrap_or_default();
+                    let name = if name.is_empty() {
+                        item.to_string()
+                    } else {
+                        name.to_owned()
+                    };
+                    self.trace.push(Trace::NotAMember { step, name });
+                    continue;
+                };
+                if !names.contains(&m.name) {
+                    names.push(m.name.clone());
+                }
+            }
+            return Ok(names);
+        }
         let all = self.roster();
         let me = &self.member.name;
         Ok(match r {
-            Recipient::Current | Recipient::Named(_) => vec![me.clone()],
+            // Named and Members were resolved above.
+            Recipient::Current | Recipient::Named(_) | Recipient::Members(_) => vec![me.clone()],
             Recipient::Others => all.iter().filter(|m| &m.name != me).map(|m| m.name.clone()).collect(),
             Recipient::Admins => all
                 .iter()

@@ -361,6 +361,9 @@ pub enum Recipient {
     Everyone,
     /// A member named by a template.
     Named(Tpl),
+    /// Every member in a list computed by an expression (`to_members`): names, or maps
+    /// with a `name` (such as `members`). Duplicates are sent once.
+    Members(Expr),
 }
 
 /// Reply options: fixed, or generated from data.

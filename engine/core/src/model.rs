@@ -734,6 +734,9 @@ pub struct SendDef {
     /// Recipient: default the current member; a member name (template), or
     /// `others`, `admins`, `adults`, `everyone`.
     pub to: Option<Sp<String>>,
+    /// Recipients computed from data: an expression giving a list of member names (or
+    /// maps with a `name`). Instead of `to`.
+    pub to_members: Option<Sp<String>>,
 }
 
 #[derive(Deserialize)]
@@ -748,6 +751,7 @@ struct SendShadow {
     outside_window: Option<Sp<WindowPolicy>>,
     footer: Option<Sp<Text>>,
     to: Option<Sp<String>>,
+    to_members: Option<Sp<String>>,
 }
 
 impl From<SendShadow> for SendDef {
@@ -762,6 +766,7 @@ impl From<SendShadow> for SendDef {
             outside_window: s.outside_window,
             footer: s.footer,
             to: s.to,
+            to_members: s.to_members,
         }
     }
 }
