@@ -1,39 +1,17 @@
-//! Household admin over chat through the real service on Postgres + Redis: Anna (an
+//! Household admin over chat through the real service, on both backends: Anna (an
 //! admin) adds a member by signed webhooks, the new member's number is then answered,
-//! the roster is in Postgres, and after Anna removes the member that number is a
+//! the roster is in the database, and after Anna removes the member that number is a
 //! stranger again. (Every path of the skill is in `flows/tests/admin.test.yaml`.)
 
 use alfred::config::DEFAULT_UNKNOWN_SENDER_REPLY;
 use alfred::fake_graph;
 use alfred::serve::Roles;
 
-use super::pipeline::{Backend, Running, eventually};
+use super::pipeline::{Backend, Running, eventually, sends};
 use crate::support::text_webhook;
 
 const ANNA: &str = "31612345001";
 const LISA: &str = "12125550100";
-
-/// Accepted sends in order: (recipient, body of the text or interactive message).
-fn sends(fake: &fake_graph::FakeGraph) -> Vec<(String, String)> {
-    fake.exchanges()
-        .into_iter()
-        .filter(|x| x.is_accepted_send())
-        .map(|x| {
-            let b = &x.request.body;
-            let body = b["text"]["body"]
-                .as_str()
-                .or_else(|| b["interactive"]["body"]["text"].as_str())
-                .unwrap_or_default();
-            let to: String = b["to"]
-                .as_str()
-                .unwrap_or_default()
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect();
-            (to, body.to_owned())
-        })
-        .collect()
-}
 
 /// Posts `text` from `number`, waits for the `n`-th accepted send overall and returns it.
 async fn say(
@@ -55,9 +33,9 @@ fn stored_names(svc: &Running) -> Option<Vec<String>> {
     data.members.map(|ms| ms.into_iter().map(|m| m.name).collect())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_admin_adds_and_removes_a_member_over_chat_on_postgres() {
-    let backend = Backend::scale_out();
+on_both_backends!(an_admin_adds_and_removes_a_member_over_chat);
+
+async fn an_admin_adds_and_removes_a_member_over_chat(backend: Backend) {
     let fake = fake_graph::start().await;
     let service = backend.build_with(&fake, &[("ALFRED_UNKNOWN_SENDERS", "reply")]).await;
     let svc = Running::start(service, Roles::ALL).await;
@@ -83,7 +61,7 @@ async fn an_admin_adds_and_removes_a_member_over_chat_on_postgres() {
         "Added Lisa (child, America/New_York) with +12125550100. They can talk to me now."
     );
 
-    // The roster lives in Postgres now: household.yaml's three plus Lisa.
+    // The roster lives in the database now: household.yaml's three plus Lisa.
     assert_eq!(
         stored_names(&svc),
         Some(vec!["Anna".into(), "Ben".into(), "Tom".into(), "Lisa".into()])

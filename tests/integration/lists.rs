@@ -1,36 +1,21 @@
-//! Shopping-list updates through the real service on Postgres + Redis: Ben opts in,
+//! Shopping-list updates through the real service, on both backends: Ben opts in,
 //! Anna adds items by signed webhook, and the fake Graph API receives both Anna's reply
-//! and Ben's update, while the items are in Postgres. (Every path of the flow, on a
+//! and Ben's update, while the items are in the database. (Every path of the flow, on a
 //! virtual clock, is in `flows/tests/groceries.test.yaml`.)
 
-use alfred::fake_graph::{self, FakeGraph};
+use alfred::fake_graph;
 use alfred::serve::Roles;
 
-use super::pipeline::{Backend, Running, eventually};
+use super::pipeline::{Backend, Running, eventually, sends as sent};
 use crate::support::text_webhook;
-
-/// Accepted text sends as (recipient number, body), in the order they were sent.
-fn sent(fake: &FakeGraph) -> Vec<(String, String)> {
-    fake.exchanges()
-        .into_iter()
-        .filter(|x| x.is_accepted_send() && x.request.body.get("text").is_some())
-        .map(|x| {
-            let b = &x.request.body;
-            (
-                b["to"].as_str().unwrap_or_default().trim_start_matches('+').to_owned(),
-                b["text"]["body"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
 
 const ANNA: &str = "31612345001";
 const BEN: &str = "31612345002";
 const TOM: &str = "31612345003";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_opted_in_member_hears_about_anothers_change() {
-    let backend = Backend::scale_out();
+on_both_backends!(an_opted_in_member_hears_about_anothers_change);
+
+async fn an_opted_in_member_hears_about_anothers_change(backend: Backend) {
     let fake = fake_graph::start().await;
     let svc = Running::start(backend.build(&fake).await, Roles::ALL).await;
 

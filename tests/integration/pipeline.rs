@@ -179,6 +179,29 @@ impl Running {
     }
 }
 
+/// Every message the fake Graph API accepted (not the failed attempts), in order, as
+/// (recipient's digits, body text): a text's body or an interactive message's body text.
+pub(crate) fn sends(fake: &FakeGraph) -> Vec<(String, String)> {
+    fake.exchanges()
+        .into_iter()
+        .filter(|x| x.is_accepted_send())
+        .map(|x| {
+            let b = &x.request.body;
+            let body = b["text"]["body"]
+                .as_str()
+                .or_else(|| b["interactive"]["body"]["text"].as_str())
+                .unwrap_or_default();
+            let to: String = b["to"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            (to, body.to_owned())
+        })
+        .collect()
+}
+
 /// The text bodies the fake Graph API accepted (not the failed attempts), in order.
 pub(crate) fn accepted_texts(fake: &FakeGraph) -> Vec<String> {
     fake.exchanges()

@@ -10,25 +10,8 @@ use alfred::fake_graph;
 use alfred::serve::Roles;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::pipeline::{Backend, Running, accepted_texts, eventually};
+use super::pipeline::{Backend, Running, accepted_texts, eventually, sends};
 use crate::support::{root, text_webhook};
-
-/// Runs one scenario on each backend, as two tests.
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                super::$scenario(Backend::embedded()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn scale_out() {
-                super::$scenario(Backend::scale_out()).await;
-            }
-        }
-    };
-}
 
 on_both_backends!(reminders_store_a_record_and_a_durable_timer);
 on_both_backends!(the_car_log_and_the_briefing_opt_out_are_stored);
@@ -118,15 +101,12 @@ impl VirtualClock {
     }
 }
 
-/// The texts the fake Graph API accepted for one number, in order.
+/// The message bodies the fake Graph API accepted for one number, in order.
 fn texts_to(fake: &fake_graph::FakeGraph, number: &str) -> Vec<String> {
-    fake.exchanges()
+    sends(fake)
         .into_iter()
-        // The sender writes E.164 with or without the plus; compare the digits.
-        .filter(|x| {
-            x.is_accepted_send() && x.request.body["to"].as_str().map(|to| to.trim_start_matches('+')) == Some(number)
-        })
-        .filter_map(|x| x.request.body["text"]["body"].as_str().map(str::to_owned))
+        .filter(|(to, _)| to == number)
+        .map(|(_, body)| body)
         .collect()
 }
 
