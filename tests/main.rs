@@ -16,13 +16,35 @@
 //! - `window`: the 24-hour window in worker + sender on both backends (template
 //!   fallback, async 131047, defer until the member writes).
 //! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
-//! - `skills`: the family skills through the service on Postgres + Redis.
+//! - `skills`: the family skills through the service, on both backends.
 //! - `chores`: a repeating, rotating chore through the service on Postgres + Redis.
+//! - `admin`: household admin over chat, on both backends: members added and removed.
+//! - `lists`: shopping-list updates to opted-in members through the service, on both backends.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.
+
+/// Runs one `async fn scenario(backend: Backend)` of the module it is used in on each
+/// backend, as two tests: `scenario::embedded` and `scenario::scale_out`.
+macro_rules! on_both_backends {
+    ($scenario:ident) => {
+        mod $scenario {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$scenario(Backend::embedded()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn scale_out() {
+                super::$scenario(Backend::scale_out()).await;
+            }
+        }
+    };
+}
 
 #[path = "integration/support.rs"]
 mod support;
 
+#[path = "integration/admin.rs"]
+mod admin;
 #[path = "integration/broken_flows.rs"]
 mod broken_flows;
 #[path = "integration/chores.rs"]
@@ -35,6 +57,8 @@ mod core_is_pure;
 mod defects;
 #[path = "integration/hostile_yaml.rs"]
 mod hostile_yaml;
+#[path = "integration/lists.rs"]
+mod lists;
 #[path = "integration/metrics.rs"]
 mod metrics;
 #[path = "integration/pipeline.rs"]

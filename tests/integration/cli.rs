@@ -148,3 +148,46 @@ fn shell_refuses_broken_flows() {
     assert!(err.contains("the flows have errors"), "{err}");
     assert!(out.contains("error["), "the errors are shown: {out}");
 }
+
+/// Every skill answers in the shell, on a clock fixed with `--at` (so the times in the
+/// replies are known): groceries, chores, a reminder firing after `/advance`, the car
+/// log, the briefing opt-out, help in Dutch for Tom and the unhappy path's Help button.
+#[test]
+fn shell_runs_every_skill_on_a_fixed_clock() {
+    let script = "add milk, eggs and 2 bread pls\nnew chore\ndishes\nme\ntoday 18:00\nno\n\
+                  remind me in 20 minutes to check the oven\n/advance 20m\nI take the car to work\n\
+                  who has the car?\nstop briefing\n/as Tom\nblorp\n1\n";
+    let (code, out, err) = alfred(
+        &["shell", "flows", "--as", "Ben", "--at", "2026-01-05 09:00"],
+        Some(script),
+    );
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let expected = [
+        "Alfred: Added milk, eggs and 2 × bread. The list has 3 items.",
+        "Alfred: Added chore \"dishes\" for Ben, due Mon 18:00.",
+        "Alfred: OK, I'll remind you Mon 05 Jan at 09:20: check the oven",
+        "(clock: Mon 2026-01-05 09:20 CET)",
+        "Alfred: ⏰ Reminder: check the oven",
+        "Alfred: Ben has the car since Mon 09:20 (work).",
+        "Alfred: OK, no more morning briefings. Say \"start briefing\" to get them again.",
+        "(you are now Tom)",
+        "Alfred: Sorry, dat begreep ik niet. Probeer \"add milk\", \"list\" of \"my chores\".",
+        "  1) Help",
+        "Alfred: Dit kan ik:",
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    let mut at = 0;
+    for want in expected {
+        match lines[at..].iter().position(|l| *l == want) {
+            Some(i) => at += i + 1,
+            None => panic!("expected, in this order, `{want}` after line {at} of:\n{out}"),
+        }
+    }
+}
+
+#[test]
+fn shell_with_a_bad_start_time_fails_clearly() {
+    let (code, out, err) = alfred(&["shell", "flows", "--at", "next tuesday"], Some(""));
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("--at: `next tuesday` is not a time"), "{err}");
+}

@@ -49,7 +49,7 @@ impl Backend {
     }
 
     /// [`Backend::build`] with more environment variables.
-    async fn build_with(&self, fake: &FakeGraph, extra: &[(&'static str, &str)]) -> Service {
+    pub(crate) async fn build_with(&self, fake: &FakeGraph, extra: &[(&'static str, &str)]) -> Service {
         let mut vars: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
         vars.extend([
             ("META_APP_SECRET", SECRET.into()),
@@ -177,6 +177,29 @@ impl Running {
         }
         (&mut self.task).await.unwrap().unwrap();
     }
+}
+
+/// Every message the fake Graph API accepted (not the failed attempts), in order, as
+/// (recipient's digits, body text): a text's body or an interactive message's body text.
+pub(crate) fn sends(fake: &FakeGraph) -> Vec<(String, String)> {
+    fake.exchanges()
+        .into_iter()
+        .filter(|x| x.is_accepted_send())
+        .map(|x| {
+            let b = &x.request.body;
+            let body = b["text"]["body"]
+                .as_str()
+                .or_else(|| b["interactive"]["body"]["text"].as_str())
+                .unwrap_or_default();
+            let to: String = b["to"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            (to, body.to_owned())
+        })
+        .collect()
 }
 
 /// The text bodies the fake Graph API accepted (not the failed attempts), in order.

@@ -1,6 +1,7 @@
 //! The committed JSON Schemas (`schema/*.schema.json`, used by editors through the
 //! `# yaml-language-server: $schema=` comment) must be exactly what the model types
-//! generate, and every shipped YAML file must point at its schema.
+//! generate, and every shipped YAML file must point at its schema. The docs' quote of a
+//! shipped flow must not drift either.
 
 use std::path::Path;
 
@@ -105,4 +106,29 @@ fn shipped_yaml_files_declare_their_schema() {
     }
     assert!(checked >= 2, "flows/ should hold household.yaml and at least one flow");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The walkthrough in docs/flows.md ("Writing a new skill with YAML alone") quotes
+/// flows/car.yaml whole: the quote must stay the shipped flow (comments aside), or the
+/// guide teaches something that is not what runs.
+#[test]
+fn the_docs_walkthrough_quotes_the_shipped_car_flow() {
+    let doc = std::fs::read_to_string(root().join("docs/flows.md")).unwrap();
+    let start = doc
+        .find("```yaml\n# flows/car.yaml\n")
+        .expect("docs/flows.md quotes flows/car.yaml")
+        + 8;
+    let end = start + doc[start..].find("```\n").expect("the quote ends");
+    let shipped = std::fs::read_to_string(root().join("flows/car.yaml")).unwrap();
+    let code = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .map(|l| l.trim_end().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        code(&doc[start..end]),
+        code(&shipped),
+        "docs/flows.md's quote of flows/car.yaml drifted"
+    );
 }

@@ -8,6 +8,7 @@ use std::io::{BufRead, Write};
 use alfred_core::event::{InboundMessage, OutMessage};
 use alfred_core::flow::FlowSet;
 use alfred_core::parse::parse_duration;
+use alfred_core::roster;
 use alfred_core::sim::{Produced, Simulator};
 use chrono::{DateTime, Utc};
 
@@ -26,7 +27,11 @@ pub fn run(
         Some(m) => match flows.household.member(m) {
             Some(m) => m.name.clone(),
             None => {
-                writeln!(out, "error: no member named `{m}`; members: {}", names(flows))?;
+                writeln!(
+                    out,
+                    "error: no member named `{m}`; members: {}",
+                    names(&flows.household.members)
+                )?;
                 return Ok(1);
             }
         },
@@ -70,13 +75,15 @@ pub fn run(
                     continue;
                 }
                 "as" => {
-                    match flows.household.member(arg) {
+                    // Members an admin added in this session count too.
+                    let members = roster::effective(&flows.household, &sim.data);
+                    match roster::find(members, arg) {
                         Some(m) => {
                             me = m.name.clone();
                             options.clear();
                             writeln!(out, "(you are now {me})")?;
                         }
-                        None => writeln!(out, "(no member `{arg}`; members: {})", names(flows))?,
+                        None => writeln!(out, "(no member `{arg}`; members: {})", names(members))?,
                     }
                     continue;
                 }
@@ -177,12 +184,6 @@ pub fn run(
     Ok(0)
 }
 
-fn names(flows: &FlowSet) -> String {
-    flows
-        .household
-        .members
-        .iter()
-        .map(|m| m.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+fn names(members: &[alfred_core::flow::Member]) -> String {
+    members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
 }

@@ -29,6 +29,7 @@ pub mod config;
 pub mod fake_graph;
 pub mod flowdir;
 pub mod graph;
+pub mod http_server;
 pub mod metrics;
 pub mod order;
 pub mod pacing;

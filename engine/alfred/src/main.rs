@@ -22,6 +22,10 @@ enum Command {
         /// Flows directory (or one flow file).
         #[arg(default_value = "flows")]
         path: PathBuf,
+        /// Also check the members admins stored over chat in this database (they win
+        /// over household.yaml's at run time).
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Run conversation tests (*.test.yaml and tests/) on a virtual clock.
     Test {
@@ -40,6 +44,10 @@ enum Command {
         /// Member to chat as (default: the first member).
         #[arg(long = "as")]
         member: Option<String>,
+        /// Start the virtual clock here instead of now, as in a test case's `at:`
+        /// ("2026-01-05 09:00", in the household's timezone, or with a zone after it).
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Run every role in one process: webhook, worker, sender and scheduler (migrates first).
     Serve,
@@ -171,9 +179,13 @@ fn run() -> anyhow::Result<i32> {
     }
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Command::Check { path } => Ok(alfred::cmd_check::run(&path, &mut stdout)?),
+        Command::Check { path, database } => Ok(alfred::cmd_check::run_with_database(
+            &path,
+            database.as_deref(),
+            &mut stdout,
+        )?),
         Command::Test { path, filter } => Ok(alfred::cmd_test::run(&path, filter.as_deref(), &mut stdout)?),
-        Command::Shell { path, member } => {
+        Command::Shell { path, member, at } => {
             let dir = alfred::flowdir::FlowDir::read(&path)?;
             let checked = dir.check();
             let Some(flows) = checked.flows else {
@@ -186,7 +198,11 @@ fn run() -> anyhow::Result<i32> {
             let prompt = stdin.is_terminal();
             // The shell is an edge: it may read the wall clock once; after that the
             // virtual clock moves only with /advance.
-            let now = chrono::Utc::now();
+            let now = match at {
+                Some(at) => alfred_core::testing::parse_test_time(&at, flows.household.timezone)
+                    .map_err(|e| anyhow::anyhow!("--at: {e}"))?,
+                None => chrono::Utc::now(),
+            };
             Ok(alfred::cmd_shell::run(
                 &flows,
                 member.as_deref(),

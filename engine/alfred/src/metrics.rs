@@ -27,7 +27,6 @@
 //! Roles that run without the webhook (`alfred worker`, `alfred sender`) serve `/metrics`
 //! and `/healthz` with [`serve`] on `ALFRED_METRICS_LISTEN` when it is set.
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
@@ -37,11 +36,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _, prometheus_text};
 use prometheus_client::metrics::MetricType;
@@ -357,46 +352,15 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MetricsError> {
-    let local = listener.local_addr()?;
-    tracing::info!(%local, "metrics listening");
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics: accept failed");
-                        // EMFILE and friends: back off instead of spinning.
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let metrics = Arc::clone(&metrics);
-                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let metrics = Arc::clone(&metrics);
-                    async move { Ok::<_, Infallible>(route(&req, &metrics)) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "metrics: connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::debug!("metrics: connections still open at shutdown"),
-    }
+    let handler = move |req: Request<hyper::body::Incoming>| {
+        let metrics = Arc::clone(&metrics);
+        async move { route(&req, &metrics) }
+    };
+    let deadlines = crate::http_server::Deadlines {
+        header_read: HEADER_READ_TIMEOUT,
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
+    crate::http_server::serve("metrics", listener, deadlines, handler, shutdown).await?;
     Ok(())
 }
 

@@ -155,10 +155,16 @@ impl<Q: Queue> Scheduler<Q> {
     }
 
     async fn schedules(&self, now: DateTime<Utc>, tick: &mut Tick) -> Result<(), SchedulerError> {
+        // Audiences come from the roster in effect (members added or removed over chat count).
+        let store = self.store.clone();
+        let stored = blocking(move || store.members_versioned()).await?;
+        let members = stored
+            .as_deref()
+            .map_or(self.flows.household.members.as_slice(), Vec::as_slice);
         for (f, t, spec) in self.flows.schedules() {
             let flow = self.flows.flows[f].id.as_str();
             let run_key = schedule_run_key(flow, t);
-            for group in self.flows.schedule_groups(spec) {
+            for group in self.flows.schedule_groups(spec, members) {
                 let key = match group.zone {
                     Some(zone) => format!("{run_key}@{}", zone.name()),
                     None => run_key.clone(),

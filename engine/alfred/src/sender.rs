@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use alfred_core::flow::FlowSet;
+use alfred_core::roster;
 use alfred_core::window::WindowDecision;
 use chrono::{DateTime, Utc};
 
@@ -117,7 +118,9 @@ impl<Q: Queue + Clone> Sender<Q> {
             Claim::Done => return Ok(SendResult::Skipped),
             Claim::Held(at) => return Ok(SendResult::Held(at)),
         };
-        let Some(recipient) = self.recipient_of(&row) else {
+        let store = self.store.clone();
+        let stored = blocking(move || store.members_versioned()).await?;
+        let Some(recipient) = self.recipient_of(&row, stored.as_deref().map(Vec::as_slice)) else {
             return self.dead(id, None, "recipient is no longer a household member").await;
         };
         let message = match row.out_message() {
@@ -198,23 +201,22 @@ impl<Q: Queue + Clone> Sender<Q> {
     }
 
     /// Where a row goes: its member's number (E.164) or user id, or, for a reply to a
-    /// non-member, the address stored on the row.
-    fn recipient_of(&self, row: &OutboxRow) -> Option<Recipient> {
+    /// non-member, the address stored on the row. `stored` is the roster an admin set
+    /// over chat, if any (else household.yaml's members).
+    fn recipient_of(&self, row: &OutboxRow, stored: Option<&[alfred_core::flow::Member]>) -> Option<Recipient> {
         if let Some(address) = &row.to_address {
             return Some(match address.strip_prefix("user:") {
                 Some(user) => Recipient::UserId(user.to_owned()),
                 None => Recipient::Phone(address.clone()),
             });
         }
-        self.flows
-            .household
-            .member(&row.member)
-            .and_then(|m| match (&m.user_id, &m.phone) {
-                // Meta: phone numbers go out as E.164; username users by their user id.
-                (_, Some(p)) => Some(Recipient::Phone(p.clone())),
-                (Some(u), None) => Some(Recipient::UserId(u.clone())),
-                (None, None) => None,
-            })
+        let members = stored.unwrap_or(&self.flows.household.members);
+        roster::find(members, &row.member).and_then(|m| match (&m.user_id, &m.phone) {
+            // Meta: phone numbers go out as E.164; username users by their user id.
+            (_, Some(p)) => Some(Recipient::Phone(p.clone())),
+            (Some(u), None) => Some(Recipient::UserId(u.clone())),
+            (None, None) => None,
+        })
     }
 
     /// Carries out a 24-hour window decision for row `id`; `None` means "send the row as

@@ -94,7 +94,13 @@ pub struct Service {
     pub outbound: Arc<Outbound>,
     /// The process's metrics: the roles count into it, `/metrics` renders it.
     pub metrics: Arc<Metrics>,
+    /// The clock every role reads: the wall clock, or a virtual one in tests (so a
+    /// test can run the real service through 07:00 without waiting for it).
+    pub clock: Clock,
 }
+
+/// A shared source of "now".
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync>;
 
 /// Loads and checks the flows; errors become [`ServeError::Flows`] with the report.
 pub fn load_flows(dir: &std::path::Path) -> Result<FlowSet, ServeError> {
@@ -157,6 +163,7 @@ impl Service {
             flows,
             outbound: Arc::new(outbound),
             metrics: Arc::new(Metrics::new()),
+            clock: Arc::new(Utc::now),
         })
     }
 
@@ -215,7 +222,7 @@ impl Service {
                 }
             });
         }
-        let clock: Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync> = Arc::new(Utc::now);
+        let clock = self.clock.clone();
         if roles.worker {
             // Several worker tasks per process: while one waits on the database, the
             // others work. Safe because each member's messages stay in arrival order and

@@ -23,7 +23,6 @@
 //! Logs carry methods, paths, status codes and sizes only: never bodies, phone numbers,
 //! signatures or tokens.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,13 +31,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::http_server;
 use crate::metrics::Metrics;
 use crate::order;
 use crate::queue::{AnyQueue, Queue};
@@ -123,50 +119,16 @@ pub async fn run_with(
     if state.app_secret.is_none() {
         tracing::warn!("webhook: no META_APP_SECRET (insecure development mode): unsigned POSTs are accepted");
     }
-    let local = listener.local_addr()?;
-    tracing::info!(%local, "webhook listening");
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "webhook: accept failed");
-                        // EMFILE and friends: back off instead of spinning.
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let state = Arc::clone(&state);
-                let service = service_fn(move |req| {
-                    let state = Arc::clone(&state);
-                    async move { Ok::<_, Infallible>(handle(req, &state, timeouts.body_read).await) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(timeouts.header_read)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "webhook: connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    tracing::info!("webhook: shutting down, draining connections");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("webhook: all connections closed"),
-        () = tokio::time::sleep(timeouts.shutdown_grace) => {
-            tracing::warn!(grace = ?timeouts.shutdown_grace, "webhook: connections still open after the grace period");
-        }
-    }
-    Ok(())
+    let state = Arc::clone(&state);
+    let handler = move |req| {
+        let state = Arc::clone(&state);
+        async move { handle(req, &state, timeouts.body_read).await }
+    };
+    let deadlines = http_server::Deadlines {
+        header_read: timeouts.header_read,
+        shutdown_grace: timeouts.shutdown_grace,
+    };
+    http_server::serve("webhook", listener, deadlines, handler, shutdown).await
 }
 
 /// Routes one request and logs its outcome.

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use alfred_core::event::{Event, EventKind, OutMessage};
 use alfred_core::flow::FlowSet;
+use alfred_core::roster;
 use chrono::{DateTime, Utc};
 
 use crate::config::UnknownSenderPolicy;
@@ -170,11 +171,14 @@ impl<Q: Queue> Worker<Q> {
         mut check: Option<OrderCheck>,
         out: &mut Processed,
     ) -> Result<(), WorkerError> {
-        let member = self
-            .flows
-            .household
-            .member_by_address(msg.wa_id.as_deref(), msg.user_id.as_deref())
-            .map(|m| m.name.clone());
+        // The roster in effect: an admin may have added or removed members over chat.
+        let store = self.store.clone();
+        let stored = blocking(move || store.members_versioned()).await?;
+        let roster = stored
+            .as_deref()
+            .map_or(self.flows.household.members.as_slice(), Vec::as_slice);
+        let member =
+            roster::find_by_address(roster, msg.wa_id.as_deref(), msg.user_id.as_deref()).map(|m| m.name.clone());
         let Some(member) = member else {
             // Never logged with the number: only that it happened.
             self.counters.unknown_senders.fetch_add(1, Ordering::Relaxed);

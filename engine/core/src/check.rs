@@ -15,14 +15,16 @@ use sha2::{Digest, Sha256};
 
 use crate::diag::{Diagnostic, Severity, did_you_mean, sort};
 use crate::flow::{
-    Action, AskSpec, Flow, FlowSet, Household, Matcher, Member, Next, Options, Recipient, RoutedTrigger, ScheduleSpec,
-    Select, SendSpec, Step, Target, TemplateInfo, Text, TimerStartSpec, Validator,
+    Action, AskSpec, Flow, FlowSet, Household, Matcher, Member, MemberRemoveSpec, MemberSetSpec, Next, Options,
+    Recipient, RoutedTrigger, ScheduleSpec, Select, SendSpec, Step, Target, TemplateInfo, Text, TimerStartSpec,
+    Validator,
 };
 use crate::model::{
-    self, AskDef, BranchDef, ButtonDef, CatchUp, FlowFile, HouseholdFile, ListMenuDef, NextDef, OptionsFromDef, Pos,
-    ScheduleDef, SendDef, Sp, StepDef, TemplateSendDef, TriggerDef,
+    self, AskDef, BranchDef, ButtonDef, CatchUp, FlowFile, HouseholdFile, ListMenuDef, MemberSetDef, NextDef,
+    OptionsFromDef, Pos, ScheduleDef, SendDef, Sp, StepDef, TemplateSendDef, TriggerDef,
 };
-use crate::parse::{normalize, parse_duration};
+use crate::parse::{normalize, parse_duration, strip_fillers};
+use crate::roster;
 use crate::schedule::{CronSchedule, ON_TIME, SlotPolicy};
 use crate::tmpl::{Expr, Templates, Tpl};
 
@@ -319,7 +321,7 @@ fn compile_household(
         }
         if let Some(p) = &m.phone {
             let digits = p.value.strip_prefix('+').unwrap_or("");
-            if !(8..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+            if !roster::is_e164(&p.value) {
                 diags.push(
                     Diagnostic::error(
                         "phone",
@@ -338,21 +340,18 @@ fn compile_household(
                 ));
             }
         }
-        if let Some(u) = &m.user_id {
-            let ok = u.value.split_once('.').is_some_and(|(cc, rest)| {
-                cc.len() == 2 && cc.chars().all(|c| c.is_ascii_uppercase()) && !rest.is_empty() && rest.len() <= 140
-            });
-            if !ok {
-                diags.push(
-                    Diagnostic::error(
-                        "user-id",
-                        path,
-                        u.pos,
-                        format!("`{}` is not a WhatsApp user id", u.value),
-                    )
-                    .hint("business-scoped user ids look like `US.13491208655302741918`"),
-                );
-            }
+        if let Some(u) = &m.user_id
+            && !roster::is_user_id(&u.value)
+        {
+            diags.push(
+                Diagnostic::error(
+                    "user-id",
+                    path,
+                    u.pos,
+                    format!("`{}` is not a WhatsApp user id", u.value),
+                )
+                .hint("business-scoped user ids look like `US.13491208655302741918`"),
+            );
         }
         let member_tz = match &m.timezone {
             Some(t) => parse_tz(t).unwrap_or_else(|| {
@@ -807,7 +806,9 @@ fn compile_flow(
                         format!("keyword `{w}` has no letters or digits and never matches"),
                     )
                     .hint = Some("keywords are matched ignoring punctuation and emoji".to_owned());
-                } else if household.cancel_words.contains(&n) {
+                } else if household.cancel_words.contains(&n)
+                    || strip_fillers(&n).is_some_and(|s| household.cancel_words.contains(&s))
+                {
                     cx.warn(
                         "keyword",
                         k.pos,
@@ -1151,6 +1152,8 @@ fn compile_action(
         ("record_query", s.record_query.is_some()),
         ("timer_start", s.timer_start.is_some()),
         ("timer_cancel", s.timer_cancel.is_some()),
+        ("member_set", s.member_set.is_some()),
+        ("member_remove", s.member_remove.is_some()),
     ]
     .into_iter()
     .filter_map(|(n, p)| p.then_some(n))
@@ -1426,7 +1429,82 @@ fn compile_action(
     if let Some(t) = &s.timer_cancel {
         return cx.tpl(t).map_or(Action::Nothing, Action::TimerCancel);
     }
+    if let Some(m) = &s.member_set {
+        return compile_member_set(cx, &m.value, resolve, vars);
+    }
+    if let Some(m) = &s.member_remove {
+        vars.insert("error".to_owned());
+        if let Some(v) = &m.into {
+            vars.insert(v.clone());
+        }
+        let on_error = m.on_error.as_ref().and_then(|t| resolve(cx, t));
+        return cx.tpl(&m.name).map_or(Action::Nothing, |name| {
+            Action::MemberRemove(Box::new(MemberRemoveSpec {
+                name,
+                on_error,
+                into: m.into.clone(),
+            }))
+        });
+    }
     Action::Nothing
+}
+
+/// `member_set`: literal values are checked now with the rules the runtime applies.
+fn compile_member_set(
+    cx: &mut FlowCtx<'_>,
+    m: &MemberSetDef,
+    resolve: &dyn Fn(&mut FlowCtx<'_>, &Sp<String>) -> Option<Target>,
+    vars: &mut HashSet<String>,
+) -> Action {
+    fn literal(v: &Option<Sp<String>>) -> Option<&Sp<String>> {
+        v.as_ref()
+            .filter(|v| !v.value.contains("{{") && !v.value.contains("{%"))
+    }
+    if let Some(p) = literal(&m.phone)
+        && let Err(e) = roster::normalize_phone(&p.value)
+    {
+        cx.err("phone", p.pos, e.to_string());
+    }
+    if let Some(r) = literal(&m.role)
+        && let Err(e) = roster::parse_role(&r.value)
+    {
+        cx.err("role", r.pos, e.to_string());
+    }
+    if let Some(t) = literal(&m.timezone)
+        && let Err(e) = roster::parse_timezone(&t.value)
+    {
+        cx.err("timezone", t.pos, e.to_string());
+    }
+    if let Some(l) = literal(&m.language)
+        && !roster::is_language(l.value.trim())
+    {
+        cx.err(
+            "language",
+            l.pos,
+            format!("`{}` is not a language code like `en` or `nl`", l.value),
+        );
+    }
+    vars.insert("error".to_owned());
+    if let Some(v) = &m.into {
+        vars.insert(v.clone());
+    }
+    let opt = |cx: &mut FlowCtx<'_>, v: &Option<Sp<String>>| v.as_ref().and_then(|v| cx.tpl(v));
+    let phone = opt(cx, &m.phone);
+    let role = opt(cx, &m.role);
+    let timezone = opt(cx, &m.timezone);
+    let language = opt(cx, &m.language);
+    let on_error = m.on_error.as_ref().and_then(|t| resolve(cx, t));
+    cx.tpl(&m.name).map_or(Action::Nothing, |name| {
+        Action::MemberSet(Box::new(MemberSetSpec {
+            name,
+            phone,
+            role,
+            timezone,
+            language,
+            on_error,
+            into: m.into.clone(),
+        }))
+    })
 }
 
 fn check_fields(cx: &mut FlowCtx<'_>, household: &Household, collection: &str, fields: &BTreeMap<String, Sp<String>>) {
@@ -1659,7 +1737,15 @@ fn compile_template(cx: &mut FlowCtx<'_>, t: &TemplateSendDef, household: &House
 }
 
 fn compile_send(cx: &mut FlowCtx<'_>, s: &SendDef, pos: Pos, household: &Household) -> Option<SendSpec> {
-    let to = compile_recipient(cx, s.to.as_ref(), household);
+    let to = match &s.to_members {
+        Some(list) => {
+            if s.to.is_some() {
+                cx.err("send", list.pos, "use only one of `to` and `to_members`");
+            }
+            cx.expr(list).map_or(Recipient::Current, Recipient::Members)
+        }
+        None => compile_recipient(cx, s.to.as_ref(), household),
+    };
     let outside_window = s.outside_window.as_ref().map(|p| p.value);
     if let Some(t) = &s.template {
         if s.text.is_some() || s.buttons.is_some() || s.list.is_some() || s.buttons_from.is_some() {
@@ -1862,6 +1948,8 @@ fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>) -> Option
         d.yes_no == Some(true),
         d.members == Some(true),
         d.recurrence == Some(true),
+        d.phone == Some(true),
+        d.timezone == Some(true),
     ]
     .iter()
     .filter(|b| **b)
@@ -1872,8 +1960,10 @@ fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>) -> Option
             v.pos,
             format!("`validate` needs exactly one rule, found {n}"),
         )
-        .hint =
-            Some("one of choice, regex, number, datetime, duration, member, members, yes_no, recurrence".to_owned());
+        .hint = Some(
+            "one of choice, regex, number, datetime, duration, member, members, yes_no, recurrence, phone, timezone"
+                .to_owned(),
+        );
         return None;
     }
     Some(if let Some(c) = &d.choice {
@@ -1911,6 +2001,10 @@ fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>) -> Option
         Validator::Members
     } else if d.recurrence == Some(true) {
         Validator::Recurrence
+    } else if d.phone == Some(true) {
+        Validator::Phone
+    } else if d.timezone == Some(true) {
+        Validator::Timezone
     } else {
         Validator::YesNo
     })
@@ -1979,6 +2073,30 @@ fn check_proactive(cx: &mut FlowCtx<'_>, flow: &Flow, def: &FlowFile, timer_in: 
     if flow.outside_window.is_some() || n == 0 {
         return;
     }
+    // `to_members` writes to other members, whose windows are often closed: the same
+    // decision is needed wherever such a send is.
+    for (i, step) in flow.steps.iter().enumerate() {
+        if let Action::Send(s) = &step.action
+            && matches!(s.to, Recipient::Members(_))
+            && s.template.is_none()
+            && s.fallback.is_none()
+            && s.outside_window.is_none()
+        {
+            let sd = &def.steps.value[i];
+            let pos = sd.send.as_ref().map(|p| p.pos).unwrap_or(def.steps.pos);
+            cx.step = Some(step.id.clone());
+            cx.err(
+                "proactive-send",
+                pos,
+                "this message goes to other members (`to_members`), but it says nothing about a closed 24-hour window",
+            )
+            .hint = Some(
+                "add `fallback:` with an approved template, or `outside_window: defer` or `drop` (on the send or the flow)"
+                    .to_owned(),
+            );
+        }
+    }
+    cx.step = None;
     let mut stack: Vec<usize> = flow.schedules.iter().map(|(_, s)| s.start).collect();
     stack.extend(timer_in.steps.iter().filter_map(|st| flow.step_index.get(st).copied()));
     if timer_in.first {
@@ -2051,6 +2169,16 @@ fn successors(s: &Step) -> Vec<usize> {
                 push(t);
             }
             if let Some((_, t)) = &a.timeout {
+                push(t);
+            }
+        }
+        Action::MemberSet(m) => {
+            if let Some(t) = &m.on_error {
+                push(t);
+            }
+        }
+        Action::MemberRemove(m) => {
+            if let Some(t) = &m.on_error {
                 push(t);
             }
         }
@@ -2204,4 +2332,67 @@ fn build_set(
         version,
         statics: Default::default(),
     }
+}
+
+/// Checks a roster stored by admins over chat (it replaces household.yaml's members at
+/// run time) with household.yaml's member rules, and every flow's literal `to: <name>`
+/// against it. `alfred check --database` reports these.
+pub fn check_stored_members(flows: &FlowSet, members: &[Member]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if let Err(e) = roster::validate(members) {
+        out.push(
+            Diagnostic::error(
+                "stored-members",
+                "database",
+                Pos::default(),
+                format!("stored members: {e}"),
+            )
+            .hint("an admin can fix it over chat (flows/admin.yaml)"),
+        );
+    }
+    // Editing household.yaml's members no longer changes anything: say so where it differs.
+    for m in &flows.household.members {
+        if roster::find(members, &m.name).is_none() {
+            out.push(
+                Diagnostic::warning(
+                    "stored-members",
+                    "household.yaml",
+                    Pos::default(),
+                    format!(
+                        "member `{}` of household.yaml is not a member: the stored roster is in effect",
+                        m.name
+                    ),
+                )
+                .hint("admins changed the members over chat; add them back the same way"),
+            );
+        }
+    }
+    for flow in &flows.flows {
+        for step in &flow.steps {
+            let send = match &step.action {
+                Action::Send(s) => s,
+                Action::Ask(a) => &a.prompt,
+                _ => continue,
+            };
+            if let Recipient::Named(Tpl::Lit(name)) = &send.to
+                && roster::find(members, name).is_none()
+            {
+                let hint = did_you_mean(name, members.iter().map(|m| m.name.as_str())).map_or_else(
+                    || "the member was removed over chat; change the flow or add them back".to_owned(),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                out.push(
+                    Diagnostic::error(
+                        "unknown-member",
+                        &flow.file,
+                        Pos::default(),
+                        format!("`to: {name}`: no stored member is called `{name}`"),
+                    )
+                    .hint(hint)
+                    .within(Some(&flow.id), Some(&step.id)),
+                );
+            }
+        }
+    }
+    out
 }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::flow::Member;
+
 /// One item on a list.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ListItem {
@@ -48,6 +50,10 @@ pub struct HouseholdData {
     /// Collection name → records, in creation order.
     #[serde(default)]
     pub records: BTreeMap<String, Vec<Record>>,
+    /// The members, once an admin changed them over chat; `None` means household.yaml's.
+    /// See `crate::roster::effective`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<Member>>,
 }
 
 /// One change to household data, produced by the engine.
@@ -87,6 +93,12 @@ pub enum DataChange {
         /// Record id.
         id: String,
     },
+    /// Replace the whole member roster (it then takes precedence over household.yaml).
+    /// A roster is a handful of members, so the whole of it is simpler and atomic.
+    SetMembers {
+        /// Every member, in order.
+        members: Vec<Member>,
+    },
 }
 
 impl HouseholdData {
@@ -122,6 +134,7 @@ impl HouseholdData {
                     recs.retain(|r| &r.id != id);
                 }
             }
+            DataChange::SetMembers { members } => self.members = Some(members.clone()),
         }
     }
 

@@ -18,11 +18,15 @@ use crate::event::{
     Return, Section, TimerFired, TimerSpec, Trace, Values,
 };
 use crate::flow::{
-    Action, AskSpec, FlowSet, Matcher, Member, Next, Options, Recipient, RoutedTrigger, Select, SendSpec, Statics,
-    Target, Text, Validator,
+    Action, AskSpec, FlowSet, Matcher, Member, MemberRemoveSpec, MemberSetSpec, Next, Options, Recipient,
+    RoutedTrigger, Select, SendSpec, Statics, Target, Text, Validator,
 };
 use crate::model::{MessageKind, Role};
-use crate::parse::{item_key, normalize, parse_datetime, parse_duration, parse_items, parse_member_list, parse_number};
+use crate::parse::{
+    item_key, normalize, parse_datetime, parse_duration, parse_items, parse_member_list, parse_number, strip_fillers,
+    typo_match,
+};
+use crate::roster::{self, RosterError};
 use crate::tmpl::{Expr, Tpl, roots};
 use crate::window::WindowPolicy;
 
@@ -37,6 +41,17 @@ const MAX_ROW_TITLE: usize = 24;
 const SORRY: &str = "Sorry, something went wrong on my side. Let's start over.";
 const GIVE_UP: &str = "Sorry, I still didn't get that. Let's leave it for now.";
 
+/// How loosely a routing pass compares keywords (see [`Run::route`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeywordPass {
+    /// The normalised text equals a keyword (and every other matcher is tried).
+    Exact,
+    /// The text without polite words at its edges ([`strip_fillers`]) equals a keyword.
+    Fillers,
+    /// The text is a keyword with a typo in a word ([`typo_match`]).
+    Typo,
+}
+
 /// Runs one event for one member. See the module docs.
 pub fn handle(
     flows: &FlowSet,
@@ -45,7 +60,7 @@ pub fn handle(
     data: &HouseholdData,
     now: DateTime<Utc>,
 ) -> Outcome {
-    let Some(member) = flows.household.member(&event.member) else {
+    let Some(member) = roster::find(roster::effective(&flows.household, data), &event.member) else {
         return Outcome {
             state: state.clone(),
             effects: Vec::new(),
@@ -68,6 +83,7 @@ pub fn handle(
         full_context: false,
         steps_run: 0,
         data_value: None,
+        roster_value: None,
         event_value: Value::UNDEFINED,
     };
     run.expire_and_migrate();
@@ -100,6 +116,9 @@ struct Run<'a> {
     steps_run: usize,
     /// `(lists, records)` as template values; rebuilt after a data change.
     data_value: Option<(Value, Value)>,
+    /// `(member, members)` from a roster changed over chat (household.yaml's are in
+    /// `Statics`); rebuilt after a data change.
+    roster_value: Option<(Value, Value)>,
     event_value: Value,
 }
 
@@ -191,7 +210,10 @@ impl<'a> Run<'a> {
         self.event_value = Value::UNDEFINED;
         let normalized = m.text.as_deref().map(normalize).unwrap_or_default();
         let kind = m.kind();
-        if kind == MessageKind::Text && self.fs.household.cancel_words.contains(&normalized) {
+        let cancel_words = &self.fs.household.cancel_words;
+        let is_cancel =
+            cancel_words.contains(&normalized) || strip_fillers(&normalized).is_some_and(|s| cancel_words.contains(&s));
+        if kind == MessageKind::Text && is_cancel {
             if self.state.frames.is_empty() {
                 self.trace.push(Trace::Ignored {
                     reason: "cancel with nothing to cancel".to_owned(),
@@ -384,73 +406,111 @@ impl<'a> Run<'a> {
         };
         let mut considered = Vec::new();
         let mut fallback: Option<&RoutedTrigger> = None;
-        let mut regex_pos = 0usize;
-        for (ti, t) in fs.triggers.iter().enumerate() {
-            let is_regex = matches!(t.matcher, Matcher::Regex(_));
-            let this_regex = regex_pos;
-            if is_regex {
-                regex_pos += 1;
-            }
-            if interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
+        let stripped = strip_fillers(normalized);
+        // Exact matches (of any matcher) first; only then keywords without polite words,
+        // then keywords with a typo, so a looser match never beats a stricter one.
+        // While a question waits, typos stay answers: they could be anything.
+        let passes: &[KeywordPass] = if interrupting {
+            &[KeywordPass::Exact, KeywordPass::Fillers]
+        } else {
+            &[KeywordPass::Exact, KeywordPass::Fillers, KeywordPass::Typo]
+        };
+        for &pass in passes {
+            if pass == KeywordPass::Fillers && stripped.is_none() {
                 continue;
             }
-            let hit: Result<BTreeMap<String, String>, Miss> = match &t.matcher {
-                Matcher::Keywords(k) => {
-                    if kind != MessageKind::Text {
-                        Err(Miss::Kind)
-                    } else if k.contains(normalized) {
-                        Ok(BTreeMap::new())
-                    } else {
-                        Err(Miss::Keyword)
-                    }
+            let mut regex_pos = 0usize;
+            for t in &fs.triggers {
+                let is_regex = matches!(t.matcher, Matcher::Regex(_));
+                let this_regex = regex_pos;
+                if is_regex {
+                    regex_pos += 1;
                 }
-                Matcher::Regex(re) => {
-                    if kind != MessageKind::Text {
-                        Err(Miss::Kind)
-                    } else {
-                        let matched = match &regex_hits {
-                            Some(hits) => hits.binary_search(&this_regex).is_ok(),
-                            None => re.is_match(text),
+                if interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
+                    continue;
+                }
+                if pass != KeywordPass::Exact
+                    && (kind != MessageKind::Text || !matches!(t.matcher, Matcher::Keywords(_)))
+                {
+                    continue;
+                }
+                let mut loose_reason = None;
+                let hit: Result<BTreeMap<String, String>, Miss> = match &t.matcher {
+                    Matcher::Keywords(k) => {
+                        let found = match pass {
+                            _ if kind != MessageKind::Text => None,
+                            KeywordPass::Exact => k.contains(normalized).then(String::new),
+                            KeywordPass::Fillers => stripped
+                                .as_ref()
+                                .filter(|s| k.contains(*s))
+                                .map(|s| format!("keyword `{s}`, ignoring polite words")),
+                            // The smallest, so the trace does not depend on set order.
+                            KeywordPass::Typo => k
+                                .iter()
+                                .filter(|kw| {
+                                    typo_match(normalized, kw) || stripped.as_ref().is_some_and(|s| typo_match(s, kw))
+                                })
+                                .min()
+                                .map(|kw| format!("keyword `{kw}` matched with a typo")),
                         };
-                        if matched {
-                            Ok(captures_of(re, text))
-                        } else {
-                            Err(Miss::Regex)
+                        match found {
+                            None if kind != MessageKind::Text => Err(Miss::Kind),
+                            None => Err(Miss::Keyword),
+                            Some(reason) => {
+                                loose_reason = Some(reason).filter(|r| !r.is_empty());
+                                Ok(BTreeMap::new())
+                            }
                         }
                     }
-                }
-                Matcher::Reply(ids) => match &m.reply_id {
-                    Some(id) if ids.contains(id) => Ok(BTreeMap::new()),
-                    _ => Err(Miss::ReplyId),
-                },
-                Matcher::Kind(k) => {
-                    if *k == kind {
-                        Ok(BTreeMap::new())
-                    } else {
-                        Err(Miss::Kind)
+                    Matcher::Regex(re) => {
+                        if kind != MessageKind::Text {
+                            Err(Miss::Kind)
+                        } else {
+                            let matched = match &regex_hits {
+                                Some(hits) => hits.binary_search(&this_regex).is_ok(),
+                                None => re.is_match(text),
+                            };
+                            if matched {
+                                Ok(captures_of(re, text))
+                            } else {
+                                Err(Miss::Regex)
+                            }
+                        }
                     }
-                }
-                Matcher::Fallback => {
-                    if kind == MessageKind::Text && fallback.is_none() && !interrupting {
-                        fallback = Some(t);
+                    Matcher::Reply(ids) => match &m.reply_id {
+                        Some(id) if ids.contains(id) => Ok(BTreeMap::new()),
+                        _ => Err(Miss::ReplyId),
+                    },
+                    Matcher::Kind(k) => {
+                        if *k == kind {
+                            Ok(BTreeMap::new())
+                        } else {
+                            Err(Miss::Kind)
+                        }
                     }
-                    Err(Miss::Fallback)
+                    Matcher::Fallback => {
+                        if kind == MessageKind::Text && fallback.is_none() && !interrupting {
+                            fallback = Some(t);
+                        }
+                        Err(Miss::Fallback)
+                    }
+                };
+                let hit = hit.and_then(|caps| self.allowed(t, caps));
+                match hit {
+                    Ok(caps) => {
+                        let reason = loose_reason.unwrap_or_else(|| describe_match(t, m));
+                        self.trace.push(Trace::Routed {
+                            flow: Some(t.flow_id.clone()),
+                            trigger: Some(t.index),
+                            reason,
+                            considered,
+                        });
+                        return Some((t, caps));
+                    }
+                    // The looser passes retry the same triggers: each is listed once.
+                    Err(miss) if pass == KeywordPass::Exact => considered.push((t.flow_id.clone(), t.index, miss)),
+                    Err(_) => {}
                 }
-            };
-            let _ = ti;
-            let hit = hit.and_then(|caps| self.allowed(t, caps));
-            match hit {
-                Ok(caps) => {
-                    let reason = describe_match(t, m);
-                    self.trace.push(Trace::Routed {
-                        flow: Some(t.flow_id.clone()),
-                        trigger: Some(t.index),
-                        reason,
-                        considered,
-                    });
-                    return Some((t, caps));
-                }
-                Err(miss) => considered.push((t.flow_id.clone(), t.index, miss)),
             }
         }
         if let Some(t) = fallback
@@ -879,11 +939,11 @@ impl<'a> Run<'a> {
                 let member = match &t.member {
                     Some(m) => {
                         let name = fs.templates.render(m, &ctx)?;
-                        fs.household
-                            .member(name.trim())
+                        roster::find(self.roster(), name.trim())
+                            .cloned()
                             .ok_or_else(|| StepError::new(format!("timer for unknown member `{}`", name.trim())))?
                     }
-                    None => self.member,
+                    None => self.member.clone(),
                 };
                 let fire_at = if let Some(at) = &t.at {
                     let text = fs.templates.render(at, &ctx)?;
@@ -922,6 +982,136 @@ impl<'a> Run<'a> {
                 let id = fs.templates.render(id, &ctx)?;
                 self.effects.push(Effect::CancelTimer { id });
                 Ok(Flowing::Next)
+            }
+            Action::MemberSet(m) => {
+                let result = self.member_set(m)?;
+                self.member_result(result, m.into.as_deref(), m.on_error)
+            }
+            Action::MemberRemove(m) => {
+                let result = self.member_remove(m)?;
+                self.member_result(result, m.into.as_deref(), m.on_error)
+            }
+        }
+    }
+
+    /// The members in effect now, including changes made earlier in this run.
+    fn roster(&self) -> &[Member] {
+        roster::effective(&self.fs.household, &self.data)
+    }
+
+    /// Renders an optional `member_set` field; empty counts as not given.
+    fn render_opt(&mut self, t: Option<&Tpl>) -> Result<Option<String>, StepError> {
+        Ok(match t {
+            Some(t) => Some(self.render(t)?.trim().to_owned()).filter(|s| !s.is_empty()),
+            None => None,
+        })
+    }
+
+    /// Adds or changes a member; a refusal is `Ok(Err(..))` so the flow can handle it.
+    fn member_set(&mut self, m: &MemberSetSpec) -> Result<Result<serde_json::Value, RosterError>, StepError> {
+        let name = self.render(&m.name)?.trim().to_owned();
+        let phone = self.render_opt(m.phone.as_ref())?;
+        let role = self.render_opt(m.role.as_ref())?;
+        let timezone = self.render_opt(m.timezone.as_ref())?;
+        let language = self.render_opt(m.language.as_ref())?;
+        let before = self.roster().to_vec();
+        let mut next = before.clone();
+        let existing = roster::find(&before, &name).map(|e| e.name.clone());
+        let added = existing.is_none();
+        let index = match &existing {
+            Some(found) => next.iter().position(|x| &x.name == found).unwrap_or_default(),
+            None => {
+                let Some(phone) = &phone else {
+                    return Ok(Err(RosterError::NoAddress(name)));
+                };
+                next.push(Member {
+                    name: name.clone(),
+                    phone: Some(phone.clone()),
+                    user_id: None,
+                    role: crate::model::Role::Adult,
+                    timezone: self.fs.household.timezone,
+                    language: self.fs.household.language.clone(),
+                });
+                next.len() - 1
+            }
+        };
+        let changed = &mut next[index];
+        let parsed = (|| {
+            if let Some(p) = &phone {
+                changed.phone = Some(roster::normalize_phone(p)?);
+            }
+            if let Some(r) = &role {
+                changed.role = roster::parse_role(r)?;
+            }
+            if let Some(t) = &timezone {
+                changed.timezone = roster::parse_timezone(t)?;
+            }
+            if let Some(l) = &language {
+                if !roster::is_language(l) {
+                    return Err(RosterError::BadLanguage(l.clone()));
+                }
+                changed.language = l.clone();
+            }
+            Ok(())
+        })();
+        if let Err(e) = parsed {
+            return Ok(Err(e));
+        }
+        let view = member_json(&next[index], added);
+        if let Err(e) = roster::validate_change(&before, &next) {
+            return Ok(Err(e));
+        }
+        self.change(DataChange::SetMembers { members: next });
+        Ok(Ok(view))
+    }
+
+    /// Removes a member; yourself and the last admin are refused.
+    fn member_remove(&mut self, m: &MemberRemoveSpec) -> Result<Result<serde_json::Value, RosterError>, StepError> {
+        let name = self.render(&m.name)?.trim().to_owned();
+        let before = self.roster().to_vec();
+        let Some(gone) = roster::find(&before, &name).cloned() else {
+            return Ok(Err(RosterError::UnknownMember(name)));
+        };
+        if gone.name == self.member.name {
+            return Ok(Err(RosterError::RemoveSelf));
+        }
+        let next: Vec<Member> = before.iter().filter(|x| x.name != gone.name).cloned().collect();
+        if let Err(e) = roster::validate_change(&before, &next) {
+            return Ok(Err(e));
+        }
+        self.change(DataChange::SetMembers { members: next });
+        Ok(Ok(member_json(&gone, false)))
+    }
+
+    /// Where a member change continues: `next` when done; a refusal puts its reason in
+    /// `vars.error` and goes to `on_error`, or says it and ends.
+    fn member_result(
+        &mut self,
+        result: Result<serde_json::Value, RosterError>,
+        into: Option<&str>,
+        on_error: Option<Target>,
+    ) -> Result<Flowing, StepError> {
+        match result {
+            Ok(view) => {
+                if let Some(v) = into {
+                    self.set_var(v, view);
+                }
+                Ok(Flowing::Next)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                self.set_var("error", serde_json::Value::String(reason.clone()));
+                match on_error {
+                    Some(t) => Ok(Flowing::Jump(t)),
+                    None => {
+                        let mut text = reason;
+                        if let Some(first) = text.get(..1) {
+                            text = first.to_uppercase() + &text[1..];
+                        }
+                        self.send_text(&Text::literal(&format!("{text}.")))?;
+                        Ok(Flowing::Jump(Target::End))
+                    }
+                }
             }
         }
     }
@@ -965,6 +1155,7 @@ impl<'a> Run<'a> {
     fn change(&mut self, c: DataChange) {
         self.data.to_mut().apply(&c);
         self.data_value = None;
+        self.roster_value = None;
         self.effects.push(Effect::Data(c));
     }
 
@@ -1181,40 +1372,42 @@ impl<'a> Run<'a> {
                 if matches!(n.as_str(), "me" | "myself" | "ik" | "ich") {
                     return Ok((str_value(&self.member.name), Vec::new()));
                 }
-                match self.fs.household.members.iter().find(|mm| normalize(&mm.name) == n) {
+                match self.roster().iter().find(|mm| normalize(&mm.name) == n) {
                     Some(mm) => Ok((str_value(&mm.name), Vec::new())),
                     None => {
-                        let names: Vec<&str> = self.fs.household.members.iter().map(|m| m.name.as_str()).collect();
+                        let names: Vec<&str> = self.roster().iter().map(|m| m.name.as_str()).collect();
                         Err(format!("Who do you mean? {}.", names.join(", ")))
                     }
                 }
             }
+            Validator::Phone => match roster::normalize_phone(text) {
+                Ok(p) => Ok((str_value(&p), Vec::new())),
+                Err(_) => Err("Please give the number with its country code, like +31 6 1234 5678.".to_owned()),
+            },
+            Validator::Timezone => match roster::parse_timezone(text) {
+                Ok(tz) => Ok((str_value(tz.name()), Vec::new())),
+                Err(RosterError::BadTimezone(_, Some(hint))) => {
+                    Err(format!("I don't know that time zone. Did you mean {hint}?"))
+                }
+                Err(_) => Err("I don't know that time zone. Try a name like America/New_York.".to_owned()),
+            },
             Validator::YesNo => match yes_no(&n) {
                 Some(b) => Ok((serde_json::Value::Bool(b), Vec::new())),
                 None => Err("Please answer yes or no.".to_owned()),
             },
-            Validator::Members => match parse_member_list(
-                text,
-                &self.member.name,
-                &self
-                    .fs
-                    .household
-                    .members
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect::<Vec<_>>(),
-            ) {
-                Some(names) => Ok((serde_json::json!(names), Vec::new())),
-                None => {
-                    let names: Vec<&str> = self.fs.household.members.iter().map(|m| m.name.as_str()).collect();
-                    Err(format!(
+            Validator::Members => {
+                // The members in effect: household.yaml, or as changed over chat.
+                let names: Vec<&str> = self.roster().iter().map(|m| m.name.as_str()).collect();
+                match parse_member_list(text, &self.member.name, &names) {
+                    Some(found) => Ok((serde_json::json!(found), Vec::new())),
+                    None => Err(format!(
                         "Who do you mean? A name ({}), several names (\"{} and {}\", they take turns) or \"everyone\".",
                         names.join(", "),
                         names.first().copied().unwrap_or("Anna"),
                         names.last().copied().unwrap_or("Ben"),
-                    ))
+                    )),
                 }
-            },
+            }
             Validator::Recurrence => match crate::recur::parse_answer(text) {
                 Some(crate::recur::Answer::Once) => Ok((str_value(""), Vec::new())),
                 Some(crate::recur::Answer::Repeats(rule)) => Ok((str_value(&rule.to_string()), Vec::new())),
@@ -1263,11 +1456,8 @@ impl<'a> Run<'a> {
         // Each recipient reads their own language; `member` stays the one who acted.
         let mut by_language: Vec<(String, Vec<String>)> = Vec::new();
         for name in recipients {
-            let lang = self
-                .fs
-                .household
-                .member(&name)
-                .map_or_else(|| self.member.language.clone(), |m| m.language.clone());
+            let lang =
+                roster::find(self.roster(), &name).map_or_else(|| self.member.language.clone(), |m| m.language.clone());
             match by_language.iter_mut().find(|(l, _)| *l == lang) {
                 Some((_, names)) => names.push(name),
                 None => by_language.push((lang, vec![name])),
@@ -1490,10 +1680,50 @@ impl<'a> Run<'a> {
     }
 
     fn recipients(&mut self, r: &Recipient) -> Result<Vec<String>, StepError> {
-        let all = &self.fs.household.members;
+        if let Recipient::Named(t) = r {
+            let name = self.render(t)?;
+            return match roster::find(self.roster(), name.trim()) {
+                Some(m) => Ok(vec![m.name.clone()]),
+                None => Err(StepError::new(format!("no member named `{}`", name.trim()))),
+            };
+        }
+        if let Recipient::Members(e) = r {
+            let value = self.eval(e)?;
+            let serde_json::Value::Array(items) = value else {
+                return Err(StepError::new(format!(
+                    "`to_members` must give a list of member names, not `{value}`"
+                )));
+            };
+            let mut names: Vec<String> = Vec::with_capacity(items.len());
+            for item in &items {
+                let name = match item {
+                    serde_json::Value::String(s) => s.as_str(),
+                    serde_json::Value::Object(o) => o.get("name").and_then(|n| n.as_str()).unwrap_or_default(),
+                    _ => "",
+                };
+                // A stored name can outlive its member (an admin removed them): skip it,
+                // so one stale opt-in cannot fail everybody's change.
+                let Some(m) = roster::find(self.roster(), name.trim()) else {
+                    let step = self.state.frames.last().map(|f| f.step.clone()).unwrap_or_default();
+                    let name = if name.is_empty() {
+                        item.to_string()
+                    } else {
+                        name.to_owned()
+                    };
+                    self.trace.push(Trace::NotAMember { step, name });
+                    continue;
+                };
+                if !names.contains(&m.name) {
+                    names.push(m.name.clone());
+                }
+            }
+            return Ok(names);
+        }
+        let all = self.roster();
         let me = &self.member.name;
         Ok(match r {
-            Recipient::Current => vec![me.clone()],
+            // Named and Members were resolved above.
+            Recipient::Current | Recipient::Named(_) | Recipient::Members(_) => vec![me.clone()],
             Recipient::Others => all.iter().filter(|m| &m.name != me).map(|m| m.name.clone()).collect(),
             Recipient::Admins => all
                 .iter()
@@ -1506,13 +1736,6 @@ impl<'a> Run<'a> {
                 .map(|m| m.name.clone())
                 .collect(),
             Recipient::Everyone => all.iter().map(|m| m.name.clone()).collect(),
-            Recipient::Named(t) => {
-                let name = self.render(t)?;
-                match self.fs.household.member(name.trim()) {
-                    Some(m) => vec![m.name.clone()],
-                    None => return Err(StepError::new(format!("no member named `{}`", name.trim()))),
-                }
-            }
         })
     }
 
@@ -1526,23 +1749,34 @@ impl<'a> Run<'a> {
         let mut pairs: Vec<(&str, Value)> = Vec::with_capacity(4 + extra.len());
         let frame = self.state.frames.last();
         let empty = Values::new();
+        // Statics describe household.yaml's members; a roster changed over chat is
+        // converted once per run (and again after it changes).
+        let (member, members) = match self.data.members.as_deref() {
+            None => (
+                statics.member_views.get(&self.member.name).cloned().unwrap_or_default(),
+                statics.members.clone(),
+            ),
+            Some(stored) => self
+                .roster_value
+                .get_or_insert_with(|| (member_view(self.member), members_value(stored)))
+                .clone(),
+        };
         if mask & roots::MEMBER != 0 {
-            let v = statics.member_views.get(&self.member.name).cloned().unwrap_or_default();
-            pairs.push(("member", v));
+            pairs.push(("member", member));
         }
         if mask & roots::MEMBERS != 0 {
-            pairs.push(("members", statics.members.clone()));
+            pairs.push(("members", members));
         }
         if mask & roots::HOUSEHOLD != 0 {
             pairs.push(("household", statics.household.clone()));
         }
         if mask & roots::FLOWS != 0 {
+            // A member added over chat may read a language household.yaml never had.
             let v = statics
                 .flows_by_language
                 .get(&self.member.language)
-                .or_else(|| statics.flows_by_language.get(&fs.household.language))
                 .cloned()
-                .unwrap_or_default();
+                .unwrap_or_else(|| flows_value(fs, &self.member.language));
             pairs.push(("flows", v));
         }
         if mask & roots::SLOTS != 0 {
@@ -1681,25 +1915,11 @@ fn mask_send(tpls: &crate::tmpl::Templates, s: &SendSpec) -> u32 {
 
 /// Values that do not change while a flow set is loaded.
 fn build_statics(fs: &FlowSet) -> Statics {
-    let members: Vec<serde_json::Value> = fs
-        .household
-        .members
-        .iter()
-        .map(|m| serde_json::json!({ "name": m.name, "role": m.role.as_str() }))
-        .collect();
     let member_views = fs
         .household
         .members
         .iter()
-        .map(|m| {
-            let v = to_value(MemberView {
-                name: &m.name,
-                role: m.role.as_str(),
-                timezone: m.timezone.name(),
-                language: &m.language,
-            });
-            (m.name.clone(), v)
-        })
+        .map(|m| (m.name.clone(), member_view(m)))
         .collect();
     let mut languages: Vec<&str> = fs.household.members.iter().map(|m| m.language.as_str()).collect();
     languages.push(&fs.household.language);
@@ -1708,7 +1928,7 @@ fn build_statics(fs: &FlowSet) -> Statics {
         .map(|l| (l.to_owned(), flows_value(fs, l)))
         .collect();
     Statics {
-        members: to_value(members),
+        members: members_value(&fs.household.members),
         household: to_value(serde_json::json!({
             "name": fs.household.name,
             "timezone": fs.household.timezone.name(),
@@ -1716,6 +1936,44 @@ fn build_statics(fs: &FlowSet) -> Statics {
         member_views,
         flows_by_language,
     }
+}
+
+/// `member`: who is talking.
+fn member_view(m: &Member) -> Value {
+    to_value(MemberView {
+        name: &m.name,
+        role: m.role.as_str(),
+        timezone: m.timezone.name(),
+        language: &m.language,
+    })
+}
+
+/// `members`: everyone, with role, time zone and language (no phone numbers: every flow reads this).
+fn members_value(members: &[Member]) -> Value {
+    let all: Vec<serde_json::Value> = members
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "name": m.name,
+                "role": m.role.as_str(),
+                "timezone": m.timezone.name(),
+                "language": m.language,
+            })
+        })
+        .collect();
+    to_value(all)
+}
+
+/// A member as a `member_set` / `member_remove` result (`as:`), for the admin's confirmation.
+fn member_json(m: &Member, added: bool) -> serde_json::Value {
+    serde_json::json!({
+        "name": m.name,
+        "phone": m.phone,
+        "role": m.role.as_str(),
+        "timezone": m.timezone.name(),
+        "language": m.language,
+        "added": added,
+    })
 }
 
 /// What a step tells the run loop.

@@ -808,7 +808,7 @@ steps:
     let fs = checked.flows.expect("checks");
     let spec = &fs.flows[0].schedules[0].1;
     assert!(spec.member_zone);
-    let groups = fs.schedule_groups(spec);
+    let groups = fs.schedule_groups(spec, &fs.household.members);
     let zones: Vec<_> = groups.iter().map(|g| g.zone.map(|z| z.name())).collect();
     assert_eq!(zones, [Some("America/New_York"), Some("Europe/Amsterdam")]);
     // 2026-03-08: New York is already on EDT, Amsterdam still on CET.
@@ -882,4 +882,379 @@ outside_window: defer
             "Warning schedule:7 `catch_up_window` has no effect with `catch_up: skip`",
         ]
     );
+}
+
+fn trace_lines(sim: &Simulator<'_>) -> Vec<String> {
+    sim.last_trace.iter().map(|(_, t)| t.to_string()).collect()
+}
+
+#[test]
+fn keywords_forgive_polite_words_and_one_typo_but_exact_wins() {
+    let fs = flows(&[r#"
+id: k
+triggers:
+  - { keywords: [shopping list], start: list }
+  - { keywords: [shoping list], start: exact_typo }
+  - { keywords: [my chores], start: chores }
+  - { keywords: [list], start: short }
+  - { regex: '^shopping lists$', start: regex }
+steps:
+  - id: list
+    send: list
+    next: end
+  - id: exact_typo
+    send: exact typo keyword
+    next: end
+  - id: chores
+    send: chores
+    next: end
+  - id: short
+    send: short
+    next: end
+  - id: regex
+    send: regex
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "Shopping list pls!"), ["Anna: list"]);
+    assert!(
+        trace_lines(&sim)
+            .iter()
+            .any(|l| l.contains("keyword `shopping list`, ignoring polite words"))
+    );
+    assert_eq!(say(&mut sim, "Anna", "hey Alfred, my chroes please"), ["Anna: chores"]);
+    assert!(
+        trace_lines(&sim)
+            .iter()
+            .any(|l| l.contains("keyword `my chores` matched with a typo")),
+        "{:?}",
+        trace_lines(&sim)
+    );
+    // An exact keyword wins over an earlier trigger it is a typo of, and so does a regex.
+    assert_eq!(say(&mut sim, "Anna", "shoping list"), ["Anna: exact typo keyword"]);
+    assert_eq!(say(&mut sim, "Anna", "shopping lists"), ["Anna: regex"]);
+    // Short words take no typo.
+    assert_eq!(say(&mut sim, "Anna", "lost"), Vec::<String>::new());
+    assert_eq!(say(&mut sim, "Anna", "my chorse"), ["Anna: chores"]);
+}
+
+#[test]
+fn a_typo_is_an_answer_while_a_question_waits_and_polite_cancel_cancels() {
+    let fs = flows(&[
+        r#"
+id: ask
+triggers: [{ keywords: [pizza] }]
+steps:
+  - ask: { slot: size, prompt: Which size? }
+  - send: "size {{ slots.size }}"
+"#,
+        r#"
+id: helper
+interruptible: true
+triggers: [{ keywords: [helping] }]
+steps:
+  - send: help text
+"#,
+    ]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "pizza"), ["Anna: Which size?"]);
+    assert_eq!(
+        say(&mut sim, "Anna", "helping please"),
+        ["Anna: help text", "Anna: Which size?"]
+    );
+    assert_eq!(say(&mut sim, "Anna", "helpimg"), ["Anna: size helpimg"]);
+    assert_eq!(say(&mut sim, "Anna", "pizza"), ["Anna: Which size?"]);
+    assert_eq!(say(&mut sim, "Anna", "Cancel please!"), ["Anna: OK, cancelled."]);
+    assert!(sim.states.get("Anna").is_none_or(|s| s.frames.is_empty()));
+}
+
+#[test]
+fn to_members_sends_to_each_member_of_a_computed_list() {
+    let fs = flows(&[r#"
+id: n
+outside_window: drop
+triggers:
+  - { keywords: [tell], start: tell }
+  - { keywords: [maps], start: maps }
+  - { keywords: [nobody], start: nobody }
+  - { keywords: [bad], start: bad }
+  - { keywords: [stranger], start: stranger }
+steps:
+  - id: tell
+    send:
+      to_members: "['ben', 'Kid', 'Ben', member.name] | reject('eq', member.name) | list"
+      text: { en: "{{ member.name }} says hi", nl: "{{ member.name }} zegt hoi" }
+    next: end
+  - id: maps
+    send: { to_members: "members | selectattr('role', 'eq', 'admin') | list", text: admins only }
+    next: end
+  - id: nobody
+    send: { to_members: "[]", text: nobody }
+  - send: done
+    next: end
+  - id: bad
+    send: { to_members: "'Ben'", text: not a list }
+    next: end
+  - id: stranger
+    send: { to_members: "['Zed']", text: who }
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    // Duplicates go once, in list order, each in their own language.
+    assert_eq!(
+        say(&mut sim, "Anna", "tell"),
+        ["Ben: Anna says hi", "Kid: Anna zegt hoi"]
+    );
+    assert_eq!(say(&mut sim, "Ben", "maps"), ["Anna: admins only"]);
+    assert_eq!(say(&mut sim, "Ben", "nobody"), ["Ben: done"]);
+    assert!(trace_lines(&sim).iter().any(|l| l.contains("had no recipient")));
+    let out = say(&mut sim, "Ben", "bad");
+    assert!(
+        out[0].starts_with("ERROR") && out[0].contains("list of member names"),
+        "{out:?}"
+    );
+    // A name that is no member (say one an admin removed after it was stored) is skipped
+    // with a trace line; it does not fail the run.
+    assert!(say(&mut sim, "Ben", "stranger").is_empty());
+    let trace = trace_lines(&sim);
+    assert!(
+        trace
+            .iter()
+            .any(|l| l.contains("`Zed` is not a member (any more), skipped")),
+        "{trace:?}"
+    );
+    assert!(trace.iter().any(|l| l.contains("had no recipient")), "{trace:?}");
+}
+
+#[test]
+fn to_members_needs_a_window_policy_and_excludes_to() {
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: HOUSEHOLD.into(),
+    };
+    let flow = SourceFile {
+        path: "f.yaml".into(),
+        text:
+            "id: x\ntriggers: [{ keywords: [x] }]\nsteps:\n  - send: { to: Ben, to_members: \"['Anna']\", text: hi }\n"
+                .into(),
+    };
+    let checked = load(Some(&household), &[flow]);
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "proactive-send" && d.message.contains("`to_members`")),
+        "a send to other members must say what happens outside their window: {:?}",
+        checked.diagnostics
+    );
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.render(None).contains("only one of `to` and `to_members`")),
+        "{:?}",
+        checked.diagnostics
+    );
+}
+
+#[test]
+fn the_checker_knows_typos_never_shadow_and_polite_cancel_words_do() {
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: HOUSEHOLD.into(),
+    };
+    let flow = SourceFile {
+        path: "f.yaml".into(),
+        text: r#"
+id: x
+priority: 5
+triggers:
+  - { keywords: [shopping list] }
+  - { keywords: [shoping list], priority: 1 }
+  - { keywords: [stop please, list], priority: 1 }
+  - { keywords: [list], priority: 0 }
+steps:
+  - send: hi
+"#
+        .into(),
+    };
+    let checked = load(Some(&household), &[flow]);
+    let found: Vec<(&str, &str)> = checked
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.message.as_str()))
+        .collect();
+    // An exact keyword always wins over an earlier typo match: no shadowing.
+    assert!(!found.iter().any(|(_, m)| m.contains("shoping")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(c, m)| *c == "keyword" && m.contains("`stop please` is a cancel word")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|(c, m)| *c == "shadowed-trigger" && m.contains("`list`")),
+        "{found:?}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(48))]
+
+    /// Whatever the priorities, a keyword typed exactly goes to its own trigger, even when
+    /// an earlier trigger's keyword is one typo away; and each keyword matches itself.
+    #[test]
+    fn a_typo_match_never_beats_an_exact_one(
+        words in proptest::collection::vec("[a-z]{5,8}", 1..3),
+        word in 0usize..2,
+        at in 0usize..8,
+        letter in "[a-z]",
+    ) {
+        proptest::prop_assume!(words.iter().all(|w| !crate::parse::FILLERS.contains(&w.as_str())));
+        let exact = words.join(" ");
+        let mut typo_words = words.clone();
+        let w = &mut typo_words[word % words.len()];
+        let at = at % w.len();
+        w.replace_range(at..=at, &letter);
+        let typo = typo_words.join(" ");
+        proptest::prop_assume!(typo != exact);
+        let fs = flows(&[&format!(
+            "id: p\ntriggers:\n  - {{ keywords: ['{typo}'], priority: 9, start: a }}\n  - {{ keywords: ['{exact}'], start: b }}\nsteps:\n  - id: a\n    send: typo trigger\n    next: end\n  - id: b\n    send: exact trigger\n"
+        )]);
+        let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+        proptest::prop_assert_eq!(say(&mut sim, "Anna", &exact), ["Anna: exact trigger"]);
+        proptest::prop_assert_eq!(say(&mut sim, "Anna", &typo.to_uppercase()), ["Anna: typo trigger"]);
+    }
+}
+
+#[test]
+fn member_set_adds_a_member_who_can_then_be_addressed_talk_and_get_schedules() {
+    let fs = flows(&[
+        r#"
+id: m
+outside_window: defer
+triggers:
+  - regex: '^add (?P<name>\w+) (?P<phone>\+[\d ]+) (?P<tz>\S+)$'
+  - schedule: { cron: "0 7 * * *", timezone: member }
+    start: morning
+steps:
+  - member_set:
+      name: "{{ captures.name }}"
+      phone: "{{ captures.phone }}"
+      timezone: "{{ captures.tz }}"
+      as: added
+  - send:
+      to: "{{ vars.added.name }}"
+      text: "Welcome {{ vars.added.name }} ({{ vars.added.role }}, {{ vars.added.phone }})"
+    next: end
+  - id: morning
+    send: "Morning {{ member.name }}"
+"#,
+        r#"
+id: hi
+triggers:
+  - keywords: [hi]
+steps:
+  - send: "Hi {{ member.name }}, {{ members | length }} of us"
+"#,
+    ]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    // Sent to in the same run that added her (the run sees its own change); she never
+    // wrote, so her 24-hour window is closed and the welcome waits for her first message.
+    assert!(say(&mut sim, "Anna", "add Cleo +1 212 555 0100 america/new_york").is_empty());
+    let stored = sim.data.members.as_ref().expect("the roster is stored");
+    assert_eq!(stored.len(), 4);
+    assert_eq!(stored[3].timezone, chrono_tz::America::New_York);
+    assert_eq!(
+        say(&mut sim, "Cleo", "hi"),
+        ["Cleo: Welcome Cleo (adult, +12125550100)", "Cleo: Hi Cleo, 4 of us"]
+    );
+    // 07:00 in New York is 12:00 UTC; in Amsterdam 06:00 UTC (already past today).
+    let noon = sim.advance_to(Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).unwrap());
+    assert_eq!(texts(&noon), ["Cleo: Morning Cleo"]);
+    let next = sim.advance_to(Utc.with_ymd_and_hms(2026, 1, 6, 6, 0, 0).unwrap());
+    assert_eq!(
+        texts(&next),
+        ["Anna: Morning Anna", "Ben: Morning Ben", "Kid: Morning Kid"]
+    );
+}
+
+#[test]
+fn member_changes_that_break_the_roster_are_refused_and_change_nothing() {
+    let fs = flows(&[r#"
+id: m
+triggers:
+  - regex: '^set (?P<name>\w+) (?P<field>role|phone|timezone|language) (?P<value>.+)$'
+  - regex: '^remove (?P<name>\w+)$'
+    start: remove
+steps:
+  - next:
+      - if: captures.field == 'role'
+        then: role
+      - if: captures.field == 'phone'
+        then: phone
+      - if: captures.field == 'timezone'
+        then: tz
+      - else: language
+  - id: role
+    member_set: { name: "{{ captures.name }}", role: "{{ captures.value }}", on_error: refused }
+    next: done
+  - id: phone
+    member_set: { name: "{{ captures.name }}", phone: "{{ captures.value }}", on_error: refused }
+    next: done
+  - id: tz
+    member_set: { name: "{{ captures.name }}", timezone: "{{ captures.value }}", on_error: refused }
+    next: done
+  - id: language
+    member_set: { name: "{{ captures.name }}", language: "{{ captures.value }}" }
+    next: done
+  - id: remove
+    member_remove: { name: "{{ captures.name }}", on_error: refused }
+  - id: done
+    send: done
+    next: end
+  - id: refused
+    send: "no: {{ vars.error }}"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    let cases = [
+        (
+            "set Anna role adult",
+            "Anna: no: Anna is the last admin; make someone else an admin first",
+        ),
+        (
+            "set Ben role boss",
+            "Anna: no: \"boss\" is not a role: use admin, adult or child",
+        ),
+        (
+            "set Ben phone +31600000003",
+            "Anna: no: Kid already has that phone number",
+        ),
+        (
+            "set Ben phone 0612345678",
+            "Anna: no: \"0612345678\" is not a phone number with a country code, like +31 6 1234 5678",
+        ),
+        (
+            "set Ben timezone Mars/Base",
+            "Anna: no: there is no time zone \"Mars/Base\" (use a name like Europe/Amsterdam or America/New_York)",
+        ),
+        ("set Zed role adult", "Anna: no: Zed needs a phone number"),
+        ("remove Anna", "Anna: no: you cannot remove yourself"),
+        ("remove Zed", "Anna: no: there is no member called Zed"),
+        // Without `on_error` the reason is said and the flow ends.
+        (
+            "set Ben language English",
+            "Anna: \"English\" is not a language code like en or nl.",
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(say(&mut sim, "Anna", input), [expected], "{input}");
+    }
+    assert_eq!(sim.data.members, None, "a refused change stores nothing");
+    assert_eq!(say(&mut sim, "Anna", "set Ben role admin"), ["Anna: done"]);
+    assert_eq!(say(&mut sim, "Ben", "remove Anna"), ["Ben: done"]);
+    let names: Vec<&str> = sim.data.members.iter().flatten().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["Ben", "Kid"]);
+    // Anna is not a member any more: ignored, like any stranger.
+    assert!(say(&mut sim, "Anna", "remove Kid").is_empty());
 }

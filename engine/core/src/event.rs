@@ -408,6 +408,14 @@ pub enum Trace {
         /// Step id.
         step: String,
     },
+    /// A `to_members` name is not (or no longer) a member, e.g. one an admin removed
+    /// after it was stored in a record: that name is skipped.
+    NotAMember {
+        /// Step id.
+        step: String,
+        /// The name as given.
+        name: String,
+    },
     /// The recipient's 24-hour window was closed when a free-form message was due
     /// (recorded by the edges that apply [`crate::window::decide`]).
     Window {
@@ -493,6 +501,9 @@ impl fmt::Display for Trace {
             }
             Trace::Failed { flow, step, error } => write!(f, "flow `{flow}` failed at `{step}`: {error}"),
             Trace::NoRecipient { step } => write!(f, "send in `{step}` had no recipient"),
+            Trace::NotAMember { step, name } => {
+                write!(f, "send in `{step}`: `{name}` is not a member (any more), skipped")
+            }
             Trace::Window { to, decision } => match decision.as_str() {
                 "delivered" => write!(f, "{to} wrote: deferred message delivered"),
                 d => write!(f, "24-hour window of {to} closed: {d}"),

@@ -60,10 +60,9 @@ impl FlowSet {
         self.flow_index.get(id).map(|&i| &self.flows[i])
     }
 
-    /// Members a schedule trigger runs for.
-    pub fn schedule_audience(&self, audience: Audience) -> Vec<&Member> {
-        self.household
-            .members
+    /// Members of `roster` a schedule trigger runs for (see `crate::roster::effective`).
+    pub fn schedule_audience<'m>(&self, audience: Audience, roster: &'m [Member]) -> Vec<&'m Member> {
+        roster
             .iter()
             .filter(|m| match audience {
                 Audience::EachMember => true,
@@ -73,10 +72,11 @@ impl FlowSet {
             .collect()
     }
 
-    /// What one schedule trigger runs: one group, or with `timezone: member` one group per
-    /// zone among its audience (sorted by zone name), each with its own slots.
-    pub fn schedule_groups(&self, spec: &ScheduleSpec) -> Vec<ScheduleGroup<'_>> {
-        let members = self.schedule_audience(spec.audience);
+    /// What one schedule trigger runs for the members in `roster`: one group, or with
+    /// `timezone: member` one group per zone among its audience (sorted by zone name),
+    /// each with its own slots.
+    pub fn schedule_groups<'m>(&self, spec: &ScheduleSpec, roster: &'m [Member]) -> Vec<ScheduleGroup<'m>> {
+        let members = self.schedule_audience(spec.audience, roster);
         if !spec.member_zone {
             return vec![ScheduleGroup {
                 zone: None,
@@ -136,31 +136,21 @@ pub struct Household {
 }
 
 impl Household {
-    /// A member by name (case-insensitive).
+    /// A member of `household.yaml` by name (case-insensitive). At run time use
+    /// `crate::roster::effective`: an admin may have changed the members since.
     pub fn member(&self, name: &str) -> Option<&Member> {
-        self.members
-            .iter()
-            .find(|m| m.name == name)
-            .or_else(|| self.members.iter().find(|m| m.name.eq_ignore_ascii_case(name)))
+        crate::roster::find(&self.members, name)
     }
 
-    /// A member by phone number (digits only compared) or WhatsApp user id.
+    /// A member of `household.yaml` by phone number (digits only compared) or WhatsApp
+    /// user id. At run time use `crate::roster::find_by_address` on the effective roster.
     pub fn member_by_address(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<&Member> {
-        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-        if let Some(uid) = user_id
-            && let Some(m) = self.members.iter().find(|m| m.user_id.as_deref() == Some(uid))
-        {
-            return Some(m);
-        }
-        let wa = wa_id.map(digits)?;
-        self.members
-            .iter()
-            .find(|m| m.phone.as_deref().map(digits).as_deref() == Some(wa.as_str()))
+        crate::roster::find_by_address(&self.members, wa_id, user_id)
     }
 }
 
-/// A member, compiled.
-#[derive(Debug, Clone)]
+/// A member, compiled. Also the stored form of a roster changed over chat.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Member {
     /// Name.
     pub name: String,
@@ -171,9 +161,26 @@ pub struct Member {
     /// Role.
     pub role: Role,
     /// Time zone (member's or household's).
+    #[serde(with = "tz_name")]
     pub timezone: Tz,
     /// Language (member's or household's).
     pub language: String,
+}
+
+/// A time zone stored by its IANA name.
+mod tz_name {
+    use chrono_tz::Tz;
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub(super) fn serialize<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse::<Tz>()
+            .map_err(|_| de::Error::custom(format!("unknown time zone `{name}`")))
+    }
 }
 
 /// An approved template.
@@ -354,6 +361,9 @@ pub enum Recipient {
     Everyone,
     /// A member named by a template.
     Named(Tpl),
+    /// Every member in a list computed by an expression (`to_members`): names, or maps
+    /// with a `name` (such as `members`). Duplicates are sent once.
+    Members(Expr),
 }
 
 /// Reply options: fixed, or generated from data.
@@ -429,6 +439,10 @@ pub enum Validator {
     Members,
     /// A recurrence rule, or none.
     Recurrence,
+    /// A phone number, normalised to E.164.
+    Phone,
+    /// An IANA time zone.
+    Timezone,
 }
 
 /// A question.
@@ -531,6 +545,40 @@ pub enum Action {
     TimerStart(Box<TimerStartSpec>),
     /// Cancel a timer.
     TimerCancel(Tpl),
+    /// Add or change a member.
+    MemberSet(Box<MemberSetSpec>),
+    /// Remove a member.
+    MemberRemove(Box<MemberRemoveSpec>),
+}
+
+/// A member to add or change; `None` fields are left as they are (or defaulted).
+#[derive(Debug)]
+pub struct MemberSetSpec {
+    /// Name template.
+    pub name: Tpl,
+    /// Phone template.
+    pub phone: Option<Tpl>,
+    /// Role template.
+    pub role: Option<Tpl>,
+    /// Time zone template.
+    pub timezone: Option<Tpl>,
+    /// Language template.
+    pub language: Option<Tpl>,
+    /// Where a refusal goes (else: say why and end).
+    pub on_error: Option<Target>,
+    /// Variable for the saved member.
+    pub into: Option<String>,
+}
+
+/// A member to remove.
+#[derive(Debug)]
+pub struct MemberRemoveSpec {
+    /// Name template.
+    pub name: Tpl,
+    /// Where a refusal goes (else: say why and end).
+    pub on_error: Option<Target>,
+    /// Variable for the removed member.
+    pub into: Option<String>,
 }
 
 /// A timer to start.

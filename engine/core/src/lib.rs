@@ -16,6 +16,7 @@
 //! - [`data`]: household lists and records, and how changes apply.
 //! - [`parse`]: people's text: items, durations, dates, numbers.
 //! - [`recur`]: recurrence rules ("every monday", "on the 1st"), DST-correct.
+//! - [`roster`]: the members in effect (household.yaml or changed over chat) and their rules.
 //! - [`schedule`]: cron in a time zone, DST-correct.
 //! - [`sim`]: a household simulator on a virtual clock (tests and shell).
 //! - [`testing`]: conversation tests (`alfred test`).
@@ -31,6 +32,7 @@ pub mod flow;
 pub mod model;
 pub mod parse;
 pub mod recur;
+pub mod roster;
 pub mod schedule;
 pub mod schema;
 pub mod sim;

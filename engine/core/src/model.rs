@@ -583,6 +583,11 @@ pub struct StepDef {
     pub timer_start: Option<Sp<TimerStartDef>>,
     /// Cancel a timer by id.
     pub timer_cancel: Option<Sp<String>>,
+    /// Add a household member, or change one (admins' flows; the roster then lives in the
+    /// household data and takes precedence over household.yaml).
+    pub member_set: Option<Sp<MemberSetDef>>,
+    /// Remove a household member.
+    pub member_remove: Option<Sp<MemberRemoveDef>>,
     /// Where to go next: a step id, `end`, or a list of `{if, then}` with a final `{else}`.
     pub next: Option<Sp<NextDef>>,
 }
@@ -729,6 +734,9 @@ pub struct SendDef {
     /// Recipient: default the current member; a member name (template), or
     /// `others`, `admins`, `adults`, `everyone`.
     pub to: Option<Sp<String>>,
+    /// Recipients computed from data: an expression giving a list of member names (or
+    /// maps with a `name`). Instead of `to`.
+    pub to_members: Option<Sp<String>>,
 }
 
 #[derive(Deserialize)]
@@ -743,6 +751,7 @@ struct SendShadow {
     outside_window: Option<Sp<WindowPolicy>>,
     footer: Option<Sp<Text>>,
     to: Option<Sp<String>>,
+    to_members: Option<Sp<String>>,
 }
 
 impl From<SendShadow> for SendDef {
@@ -757,6 +766,7 @@ impl From<SendShadow> for SendDef {
             outside_window: s.outside_window,
             footer: s.footer,
             to: s.to,
+            to_members: s.to_members,
         }
     }
 }
@@ -797,6 +807,12 @@ pub struct ValidateDef {
     /// How often something repeats ("every monday", "every 2 weeks", "on the 1st"), or
     /// "no"/"once"/"none": the rule in canonical form, or empty text.
     pub recurrence: Option<bool>,
+    /// A phone number with its country code ("+31 6 1234 5678"); the slot gets it in
+    /// E.164 ("+31612345678").
+    pub phone: Option<bool>,
+    /// An IANA time zone ("Europe/Amsterdam", any case, or a city such as "New York");
+    /// the slot gets the IANA name.
+    pub timezone: Option<bool>,
 }
 
 /// Bounds for a number answer.
@@ -909,4 +925,44 @@ pub struct TimerStartDef {
     /// Values (templates) passed to the fired flow as `vars`.
     #[serde(default)]
     pub data: BTreeMap<String, Sp<String>>,
+}
+
+/// `member_set:` — add a member, or change the given fields of an existing one.
+///
+/// Every value is a template; one that renders empty counts as not given. A change that
+/// would make the roster invalid (a duplicate name or phone, no admin left, a bad phone,
+/// time zone, role or language) is refused: the reason goes into `vars.error` and the
+/// flow continues at `on_error` (or the reason is sent and the flow ends).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSetDef {
+    /// The member's name (template); an existing member (any case) is changed, else added.
+    pub name: Sp<String>,
+    /// Phone number with country code (template); required for a new member.
+    pub phone: Option<Sp<String>>,
+    /// `admin`, `adult` or `child` (template); a new member defaults to `adult`.
+    pub role: Option<Sp<String>>,
+    /// IANA time zone (template); a new member defaults to the household's.
+    pub timezone: Option<Sp<String>>,
+    /// Language code (template); a new member defaults to the household's.
+    pub language: Option<Sp<String>>,
+    /// Step to continue at when the change is refused (`vars.error` says why).
+    pub on_error: Option<Sp<String>>,
+    /// Variable that receives the member as saved (`name`, `role`, `timezone`, `language`,
+    /// `phone`) and `added` (true for a new member).
+    #[serde(rename = "as")]
+    pub into: Option<String>,
+}
+
+/// `member_remove:` — remove a member. Removing yourself or the last admin is refused.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRemoveDef {
+    /// The member's name (template, any case).
+    pub name: Sp<String>,
+    /// Step to continue at when the removal is refused (`vars.error` says why).
+    pub on_error: Option<Sp<String>>,
+    /// Variable that receives the removed member.
+    #[serde(rename = "as")]
+    pub into: Option<String>,
 }

@@ -66,6 +66,113 @@ fn normalize_once(text: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Polite words and greetings that carry no meaning for routing, written [`normalize`]d.
+/// Several words are one filler (`thank you`). English first, then Dutch and German.
+pub const FILLERS: &[&str] = &[
+    "please",
+    "pls",
+    "plz",
+    "plse",
+    "pleas",
+    "thanks",
+    "thank you",
+    "thx",
+    "ty",
+    "alfred",
+    "hey",
+    "hi",
+    "hello",
+    "alsjeblieft",
+    "alstublieft",
+    "aub",
+    "a u b",
+    "graag",
+    "dank je",
+    "dank je wel",
+    "dankjewel",
+    "bedankt",
+    "hoi",
+    "hallo",
+    "bitte",
+    "danke",
+];
+
+/// [`normalize`]d text without leading and trailing [`FILLERS`]: `"hey alfred list pls"` ->
+/// `"list"`. At least one word always stays, taken from the front (`"hi alfred"` -> `"hi"`,
+/// so a greeting keyword still takes it). `None` when nothing was dropped.
+pub fn strip_fillers(normalized: &str) -> Option<String> {
+    let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
+    // The longest filler at the start (or end) of `rest` that leaves a word, in words.
+    let filler_len = |rest: &[&str], from_end: bool| -> usize {
+        FILLERS
+            .iter()
+            .map(|f| f.split(' ').collect::<Vec<_>>())
+            .filter(|f| {
+                f.len() < rest.len()
+                    && if from_end {
+                        rest[rest.len() - f.len()..] == f[..]
+                    } else {
+                        rest[..f.len()] == f[..]
+                    }
+            })
+            .map(|f| f.len())
+            .max()
+            .unwrap_or(0)
+    };
+    let (mut start, mut end) = (0, words.len());
+    loop {
+        let n = filler_len(&words[start..end], true);
+        if n == 0 {
+            break;
+        }
+        end -= n;
+    }
+    loop {
+        let n = filler_len(&words[start..end], false);
+        if n == 0 {
+            break;
+        }
+        start += n;
+    }
+    if start == 0 && end == words.len() {
+        return None;
+    }
+    Some(words[start..end].join(" "))
+}
+
+/// Shortest keyword word that may carry a typo: shorter words have too many neighbours
+/// (`list`/`lost`, `car`/`bar`).
+pub const TYPO_MIN_LEN: usize = 5;
+
+/// Whether `typed` is `keyword` with exactly one typo in one or more of its words: each
+/// word equal, or (for keyword words of at least [`TYPO_MIN_LEN`] letters) one letter
+/// added, dropped, changed, or two neighbours swapped (Damerau-Levenshtein 1). Both are
+/// [`normalize`]d; equal phrases are not a typo match.
+pub fn typo_match(typed: &str, keyword: &str) -> bool {
+    if typed == keyword {
+        return false;
+    }
+    let (t, k): (Vec<&str>, Vec<&str>) = (typed.split(' ').collect(), keyword.split(' ').collect());
+    t.len() == k.len()
+        && t.iter()
+            .zip(&k)
+            .all(|(tw, kw)| tw == kw || (kw.chars().count() >= TYPO_MIN_LEN && one_edit(tw, kw)))
+}
+
+/// Damerau-Levenshtein (optimal string alignment) distance exactly 1.
+fn one_edit(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[prefix..], &b[prefix..]);
+    match (a.len(), b.len()) {
+        (0, 0) => false,
+        (x, y) if x == y => a[1..] == b[1..] || (x >= 2 && a[0] == b[1] && a[1] == b[0] && a[2..] == b[2..]),
+        (x, y) if x == y + 1 => a[1..] == *b,
+        (x, y) if x + 1 == y => *a == b[1..],
+        _ => false,
+    }
+}
+
 /// A key for "is this the same grocery item": [`normalize`], then naive English singular per word,
 /// so `"Bananas"` / `"banana"` / `"BANANA!"` share a key; `"eggs"`/`"egg"` too; `"glass"` stays `"glass"`.
 ///
@@ -1069,6 +1176,47 @@ mod tests {
         }
     }
 
+    #[test]
+    fn fillers_are_dropped_at_the_edges_only() {
+        let strip = |t: &str| strip_fillers(&normalize(t));
+        assert_eq!(strip("Shopping list pls!"), Some("shopping list".into()));
+        assert_eq!(strip("hey Alfred, my chores please 🙏"), Some("my chores".into()));
+        assert_eq!(strip("lijst graag, dank je wel"), Some("lijst".into()));
+        assert_eq!(strip("thank you"), None, "one filler alone stays");
+        assert_eq!(strip("Hi Alfred!"), Some("hi".into()), "the first word stays");
+        assert_eq!(strip("thank you alfred"), Some("thank you".into()));
+        assert_eq!(strip("list"), None, "nothing to drop");
+        // Inside the message a filler is a real word.
+        assert_eq!(strip("please list please stop"), Some("list please stop".into()));
+    }
+
+    #[test]
+    fn one_typo_per_long_word() {
+        for (typed, keyword) in [
+            ("shoping list", "shopping list"),  // a dropped letter
+            ("my remnders", "my reminders"),    // a dropped letter
+            ("my chroes", "my chores"),         // swapped neighbours
+            ("shopoing list", "shopping list"), // a changed letter
+            ("grocceries", "groceries"),        // an added letter
+            ("my chore", "my chores"),          // a missing plural s
+        ] {
+            assert!(typo_match(typed, keyword), "{typed} / {keyword}");
+        }
+        assert!(
+            !typo_match("shopping lisst", "shopping list"),
+            "`list` is short: no typo there"
+        );
+        assert!(!typo_match("list", "list"), "equal is exact, not a typo");
+        assert!(!typo_match("lost", "list"), "short words never take a typo");
+        assert!(!typo_match("shpoing list", "shopping list"), "two typos in one word");
+        assert!(
+            !typo_match("shopping", "shopping list"),
+            "words are compared one by one"
+        );
+        assert!(one_edit("ab", "ba") && one_edit("abc", "ab") && one_edit("ab", "abc") && !one_edit("abc", "abc"));
+        assert!(!one_edit("abcd", "badc"));
+    }
+
     proptest! {
         #[test]
         fn resolve_local_never_panics(secs in -8_000_000_000_000i64..8_000_000_000_000, zone in 0usize..5) {
@@ -1088,6 +1236,28 @@ mod tests {
             sep in prop::sample::select(vec![", ", " and ", "\n", " & ", ";"]),
         ) {
             assert_clean(&parse_items(&words.join(sep)))?;
+        }
+
+        #[test]
+        fn a_keyword_is_never_a_typo_of_itself(words in prop::collection::vec("[a-z]{1,9}", 1..4)) {
+            let keyword = words.join(" ");
+            prop_assert!(!typo_match(&keyword, &keyword));
+        }
+
+        #[test]
+        fn one_changed_letter_in_a_long_word_is_a_typo(word in "[a-z]{5,10}", at in 0usize..10, c in "[a-z]") {
+            let at = at % word.len();
+            let typed: String = word.chars().enumerate().map(|(i, x)| if i == at { c.chars().next().unwrap_or(x) } else { x }).collect();
+            prop_assert_eq!(typo_match(&typed, &word), typed != word);
+        }
+
+        #[test]
+        fn strip_fillers_never_grows_and_is_clean(text in any::<String>()) {
+            let n = normalize(&text);
+            if let Some(s) = strip_fillers(&n) {
+                prop_assert!(!s.is_empty() && s.len() < n.len() && n.contains(&s));
+                prop_assert_eq!(normalize(&s), s);
+            }
         }
 
         #[test]

@@ -11,6 +11,7 @@ use crate::data::HouseholdData;
 use crate::engine::handle;
 use crate::event::{ConversationState, Effect, Event, EventKind, InboundMessage, Outbound, TimerSpec, Trace};
 use crate::flow::FlowSet;
+use crate::roster::effective;
 use crate::window::{WindowDecision, decide};
 
 /// Upper bound of events one `advance_to` may fire, so a timer that re-arms itself at
@@ -97,10 +98,12 @@ impl<'a> Simulator<'a> {
                 .min_by_key(|(k, t)| (t.fire_at, (*k).clone()))
                 .map(|(k, t)| (k.clone(), t.fire_at));
             let (flows, cursors, start) = (self.flows, &self.schedule_cursor, self.start);
+            // Members an admin added or removed over chat count from then on.
+            let members = effective(&flows.household, &self.data);
             let next_slot = flows
                 .schedules()
                 .flat_map(|(f, t, s)| {
-                    flows.schedule_groups(s).into_iter().filter_map(move |g| {
+                    flows.schedule_groups(s, members).into_iter().filter_map(move |g| {
                         let key = (f, t, g.zone.map(|z| z.name().to_owned()));
                         let cursor = cursors.get(&key).copied().unwrap_or(start);
                         let slot = g.cron.next_after(cursor)?;

@@ -87,6 +87,9 @@ pub struct TestStep {
     pub error: Option<String>,
     /// Expect list contents exactly, as "name" or "2 name".
     pub list: Option<BTreeMap<String, Vec<String>>>,
+    /// Expect the members in effect (after changes over chat), in order, each as
+    /// "Name (role, Time/Zone)".
+    pub members: Option<Vec<String>>,
     /// Expect records: each expected record's fields must equal the actual one's, in order.
     pub records: Option<BTreeMap<String, Vec<BTreeMap<String, serde_json::Value>>>>,
     /// Move the virtual clock forward (e.g. `2h`), firing due timers and schedules.
@@ -344,9 +347,10 @@ pub fn run_case(flows: &FlowSet, case: &TestCase) -> Result<(), String> {
         let at = |msg: String| format!("step {} (line {}): {msg}", n + 1, step.pos.line);
         let s = &step.value;
         let actor = match &s.member {
-            Some(m) => flows
-                .household
-                .member(m)
+            // Members added over chat earlier in the test can act too, and removed ones
+            // still can try (Alfred then ignores them).
+            Some(m) => crate::roster::find(crate::roster::effective(&flows.household, &sim.data), m)
+                .or_else(|| flows.household.member(m))
                 .map(|m| m.name.clone())
                 .ok_or_else(|| at(format!("unknown member `{m}`")))?,
             None => default_member.clone(),
@@ -359,6 +363,7 @@ pub fn run_case(flows: &FlowSet, case: &TestCase) -> Result<(), String> {
             s.no_bot.is_some(),
             s.error.is_some(),
             s.list.is_some(),
+            s.members.is_some(),
             s.records.is_some(),
             s.advance.is_some(),
             s.at.is_some(),
@@ -474,6 +479,14 @@ pub fn run_case(flows: &FlowSet, case: &TestCase) -> Result<(), String> {
                 if &actual != expected {
                     return Err(at(format!("list `{name}` differs\n{}", diff_lines(expected, &actual))));
                 }
+            }
+        } else if let Some(expected) = &s.members {
+            let actual: Vec<String> = crate::roster::effective(&flows.household, &sim.data)
+                .iter()
+                .map(|m| format!("{} ({}, {})", m.name, m.role.as_str(), m.timezone.name()))
+                .collect();
+            if &actual != expected {
+                return Err(at(format!("the members differ\n{}", diff_lines(expected, &actual))));
             }
         } else if let Some(recs) = &s.records {
             for (coll, expected) in recs {

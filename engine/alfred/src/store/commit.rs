@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use alfred_core::data::{DataChange, HouseholdData, ListItem, Record};
 use alfred_core::event::{ConversationState, Effect, OutMessage, Outbound, TimerSpec};
+use alfred_core::flow::Member;
+use alfred_core::roster;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::dsl::max;
 use diesel::prelude::*;
@@ -14,8 +16,8 @@ use diesel::upsert::excluded;
 use super::conn::{AnyConnection, from_db, per_backend, to_db, write_tx};
 use super::outbox::WindowPlan;
 use super::schema::{
-    conversations, household_version, inbound_order, list_items, outbox, processed_inbound, records, schedule_runs,
-    timers,
+    conversations, household_version, inbound_order, list_items, members, outbox, processed_inbound, records,
+    schedule_runs, timers,
 };
 use super::{Result, Store, StoreError};
 
@@ -322,6 +324,25 @@ impl Store {
         Ok((data, version))
     }
 
+    /// The stored roster (`None`: household.yaml's members hold), cached per store like
+    /// the data: while the household version is unchanged, nothing is read but the
+    /// version. The sender and the scheduler use this instead of the whole data.
+    pub fn members_versioned(&self) -> Result<Option<Arc<Vec<Member>>>> {
+        let mut conn = self.pool.get()?;
+        let version: i64 = household_version::table
+            .filter(household_version::id.eq(1))
+            .select(household_version::version)
+            .first(&mut *conn)?;
+        if let Some((cached, members)) = &*self.members_cache.lock().unwrap_or_else(|p| p.into_inner())
+            && *cached == version
+        {
+            return Ok(members.clone());
+        }
+        let members = load_members(&mut conn)?.map(Arc::new);
+        *self.members_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, members.clone()));
+        Ok(members)
+    }
+
     /// The member's conversation state, or the default (idle) state if none is stored.
     pub fn load_conversation(&self, member: &str) -> Result<ConversationState> {
         let mut conn = self.pool.get()?;
@@ -366,9 +387,13 @@ impl Store {
                 records::updated_at,
             ))
             .load(&mut *conn)?;
+        let roster = load_members(&mut conn)?;
         drop(conn);
 
-        let mut data = HouseholdData::default();
+        let mut data = HouseholdData {
+            members: roster,
+            ..HouseholdData::default()
+        };
         for (list, key, name, qty, added_by, added_at) in items {
             let qty = u32::try_from(qty)
                 .map_err(|_| StoreError::Invalid(format!("list `{list}` item `{key}`: quantity {qty} out of range")))?;
@@ -673,8 +698,61 @@ fn apply_change(conn: &mut AnyConnection, change: &DataChange, fields: Option<&s
             diesel::delete(records::table.filter(records::collection.eq(collection).and(records::id.eq(id))))
                 .execute(conn)?;
         }
+        DataChange::SetMembers { members: roster } => {
+            // The whole roster, replaced in this transaction (it is a handful of rows).
+            diesel::delete(members::table).execute(conn)?;
+            for (pos, m) in (0_i64..).zip(roster) {
+                diesel::insert_into(members::table)
+                    .values((
+                        members::name.eq(&m.name),
+                        members::pos.eq(pos),
+                        members::phone.eq(m.phone.as_deref()),
+                        members::user_id.eq(m.user_id.as_deref()),
+                        members::role.eq(m.role.as_str()),
+                        members::timezone.eq(m.timezone.name()),
+                        members::language.eq(&m.language),
+                    ))
+                    .execute(conn)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// A stored roster row: (name, phone, user_id, role, timezone, language).
+type MemberRow = (String, Option<String>, Option<String>, String, String, String);
+
+/// The stored roster, or `None` when no admin changed it (household.yaml's then holds).
+fn load_members(conn: &mut AnyConnection) -> Result<Option<Vec<Member>>> {
+    let rows: Vec<MemberRow> = members::table
+        .order(members::pos)
+        .select((
+            members::name,
+            members::phone,
+            members::user_id,
+            members::role,
+            members::timezone,
+            members::language,
+        ))
+        .load(conn)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for (name, phone, user_id, role, timezone, language) in rows {
+        let role = roster::parse_role(&role).map_err(|e| StoreError::Invalid(format!("member `{name}`: {e}")))?;
+        let timezone =
+            roster::parse_timezone(&timezone).map_err(|e| StoreError::Invalid(format!("member `{name}`: {e}")))?;
+        out.push(Member {
+            name,
+            phone,
+            user_id,
+            role,
+            timezone,
+            language,
+        });
+    }
+    Ok(Some(out))
 }
 
 /// Starting an existing timer id replaces it (TimerSpec's contract), lease included:

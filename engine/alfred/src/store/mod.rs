@@ -74,6 +74,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The household data as of a version.
 type CachedData = (i64, Arc<HouseholdData>);
+/// The members in effect as of a version.
+type CachedMembers = (i64, Option<Arc<Vec<alfred_core::flow::Member>>>);
 
 /// A handle to the database: clone it freely (clones share one pool).
 ///
@@ -84,6 +86,8 @@ pub struct Store {
     backend: Backend,
     /// The household data at a version (see `Store::load_data_versioned`).
     data_cache: Arc<Mutex<Option<CachedData>>>,
+    /// The members in effect at a version (see `Store::members_versioned`).
+    members_cache: Arc<Mutex<Option<CachedMembers>>>,
 }
 
 impl Store {
@@ -131,6 +135,7 @@ impl Store {
             pool,
             backend: target.backend,
             data_cache: Arc::default(),
+            members_cache: Arc::default(),
         })
     }
 

@@ -213,7 +213,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The member roster once an admin changed it over chat; empty = household.yaml's.
+    members (name) {
+        /// Member name (unique).
+        name -> Text,
+        /// Roster order.
+        pos -> BigInt,
+        /// E.164 phone.
+        phone -> Nullable<Text>,
+        /// WhatsApp business-scoped user id.
+        user_id -> Nullable<Text>,
+        /// `admin`, `adult` or `child`.
+        role -> Text,
+        /// IANA time zone.
+        timezone -> Text,
+        /// Language code.
+        language -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    members,
     schedule_slots,
     schedule_runs,
     conversations,

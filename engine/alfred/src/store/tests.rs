@@ -1179,3 +1179,46 @@ on_both_backends!(window_bookkeeping, |store| {
     assert_eq!(store.window_closed_after_send("wamid.out", t(10, 3)).unwrap(), None);
     assert_eq!(store.window_closed_after_send("wamid.unknown", t(10, 3)).unwrap(), None);
 });
+
+// ---------------------------------------------------------------------------------------
+// The member roster (changed by admins over chat)
+
+on_both_backends!(stored_members_replace_the_roster_and_are_cached_by_version, |store| {
+    use alfred_core::flow::Member;
+    use alfred_core::model::Role;
+    let member = |name: &str, phone: &str, role: Role, timezone: chrono_tz::Tz| Member {
+        name: name.into(),
+        phone: Some(phone.into()),
+        user_id: None,
+        role,
+        timezone,
+        language: "en".into(),
+    };
+    // Nothing stored: household.yaml's members are in effect.
+    assert_eq!(store.members_versioned().unwrap(), None);
+    assert_eq!(store.load_data().unwrap().members, None);
+    let roster = vec![
+        member("Anna", "+31612345001", Role::Admin, chrono_tz::Europe::Amsterdam),
+        member("Lisa", "+12125550100", Role::Child, chrono_tz::America::New_York),
+    ];
+    let set = |members: &Vec<Member>| {
+        vec![Effect::Data(DataChange::SetMembers {
+            members: members.clone(),
+        })]
+    };
+    committed(
+        store
+            .commit_event(&commit(None, "Anna", set(&roster), t(9, 0)))
+            .unwrap(),
+    );
+    assert_eq!(store.load_data().unwrap().members.as_ref(), Some(&roster));
+    assert_eq!(store.members_versioned().unwrap().as_deref(), Some(&roster));
+    // A new roster replaces the whole old one, order included; the cache follows the version.
+    let next = vec![
+        member("Lisa", "+12125550100", Role::Admin, chrono_tz::America::New_York),
+        member("Ben", "+31612345002", Role::Adult, chrono_tz::Europe::London),
+    ];
+    committed(store.commit_event(&commit(None, "Anna", set(&next), t(9, 1))).unwrap());
+    assert_eq!(store.members_versioned().unwrap().as_deref(), Some(&next));
+    assert_eq!(store.load_data().unwrap().members.as_ref(), Some(&next));
+});
