@@ -191,3 +191,56 @@ fn shell_with_a_bad_start_time_fails_clearly() {
     assert_ne!(code, 0, "{out}{err}");
     assert!(err.contains("--at: `next tuesday` is not a time"), "{err}");
 }
+
+/// The README's scripted shell transcripts (`$ printf '…' | cargo run -q -- shell …`) are
+/// real: each is replayed through the binary and must print exactly what the README shows.
+#[test]
+fn the_readme_transcripts_replay_exactly() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut replayed = 0;
+    for block in readme.split("```text\n").skip(1) {
+        let block = &block[..block.find("```").expect("the block ends")];
+        let Some(rest) = block.strip_prefix("$ printf '") else {
+            continue;
+        };
+        // The command may continue on the next line after a backslash.
+        let (script, rest) = rest.split_once('\'').expect("printf's argument ends");
+        let (command, output) = rest.split_once('\n').map_or((rest, ""), |(c, o)| {
+            if c.trim_end().ends_with('\\') {
+                o.split_once('\n').map_or((o, ""), |(c2, o2)| (c2, o2))
+            } else {
+                (c, o)
+            }
+        });
+        let args_text = command.split("cargo run -q -- ").nth(1).expect("a cargo run line");
+        let args = shell_words(args_text);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = alfred(&args, Some(&script.replace("\\n", "\n")));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, output, "README transcript for `{args_text}` drifted");
+        replayed += 1;
+    }
+    assert!(replayed >= 2, "the README has scripted transcripts ({replayed} found)");
+}
+
+/// Splits a command line on spaces, keeping "double-quoted" words together.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in line.trim().chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
