@@ -17,7 +17,7 @@
 //!   fallback, async 131047, defer until the member writes).
 //! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
 //! - `skills`: the family skills through the service, on both backends.
-//! - `chores`: a repeating, rotating chore through the service on Postgres + Redis.
+//! - `chores`: a repeating, rotating chore through the service, on both backends.
 //! - `admin`: household admin over chat, on both backends: members added and removed.
 //! - `lists`: shopping-list updates to opted-in members through the service, on both backends.
 //! - `defects`: the two crate swaps of the design (serde-saphyr, croner) keep their promise.

@@ -1,12 +1,12 @@
-//! Chores through the real service on Postgres + Redis: a repeating chore that Ben and
+//! Chores through the real service, on both backends: a repeating chore that Ben and
 //! Tom take turns on is created by signed webhooks; when Ben marks it done, the next one
-//! is in Postgres for Tom, a week later, with its durable reminder timer. (Every path
+//! is in the database for Tom, a week later, with its durable reminder timer. (Every path
 //! of the flow is in `flows/tests/chores.test.yaml` on a virtual clock.)
 
 use alfred::fake_graph;
 use alfred::serve::Roles;
 
-use super::pipeline::{Backend, Running, eventually};
+use super::pipeline::{Backend, Running, eventually, sends};
 use crate::support::text_webhook;
 
 /// Numbers as the webhook has them (`from`) and as Alfred sends to them (`to`).
@@ -15,17 +15,11 @@ const BEN: &str = "31612345002";
 const ANNA_TO: &str = "+31612345001";
 const BEN_TO: &str = "+31612345002";
 
-/// Accepted text sends as (recipient, body), in the order the fake Graph API took them.
+/// Accepted sends as (recipient as Alfred addressed it, body).
 fn sent(fake: &fake_graph::FakeGraph) -> Vec<(String, String)> {
-    fake.exchanges()
+    sends(fake)
         .into_iter()
-        .filter(|x| x.is_accepted_send() && x.request.body.get("text").is_some())
-        .map(|x| {
-            (
-                x.request.body["to"].as_str().unwrap_or_default().to_owned(),
-                x.request.body["text"]["body"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
+        .map(|(to, body)| (format!("+{to}"), body))
         .collect()
 }
 
@@ -35,9 +29,9 @@ async fn say(svc: &Running, fake: &fake_graph::FakeGraph, number: &str, wamid: &
     eventually(&format!("{n} sends after {text:?}"), || sent(fake).len() >= n).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotating_weekly_chore_moves_to_the_next_member_when_done() {
-    let backend = Backend::scale_out();
+on_both_backends!(a_rotating_weekly_chore_moves_to_the_next_member_when_done);
+
+async fn a_rotating_weekly_chore_moves_to_the_next_member_when_done(backend: Backend) {
     let fake = fake_graph::start().await;
     let svc = Running::start(backend.build(&fake).await, Roles::ALL).await;
 
