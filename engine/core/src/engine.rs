@@ -39,6 +39,17 @@ const MAX_BODY: usize = 4096;
 const MAX_BUTTON_TITLE: usize = 20;
 const MAX_ROW_TITLE: usize = 24;
 const SORRY: &str = "Sorry, something went wrong on my side. Let's start over.";
+/// Which triggers a message may start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Routing {
+    /// Nothing waits: every trigger, the fallback last.
+    Idle,
+    /// A question waits: interruptible flows only, exact keywords only.
+    Interrupting,
+    /// A question just gave up on this message: every trigger but the fallback.
+    NotFallback,
+}
+
 const GIVE_UP: &str = "Sorry, I still didn't get that. Let's leave it for now.";
 
 /// How loosely a routing pass compares keywords (see [`Run::route`]).
@@ -237,7 +248,7 @@ impl<'a> Run<'a> {
             });
             if !answers_ask {
                 let waiting_flow = self.state.frames.last().map(|f| f.flow.clone()).unwrap_or_default();
-                if let Some((t, caps)) = self.route(m, &normalized, true, Some(&waiting_flow)) {
+                if let Some((t, caps)) = self.route(m, &normalized, Routing::Interrupting, Some(&waiting_flow)) {
                     self.trace.push(Trace::Interrupted {
                         flow: waiting_flow,
                         by: t.flow_id.to_string(),
@@ -250,7 +261,7 @@ impl<'a> Run<'a> {
             self.answer(m);
             return;
         }
-        if let Some((t, caps)) = self.route(m, &normalized, false, None) {
+        if let Some((t, caps)) = self.route(m, &normalized, Routing::Idle, None) {
             self.captures = caps;
             self.clear_frames();
             self.start_flow(t.flow, t.start, Return::None, Values::new());
@@ -387,14 +398,15 @@ impl<'a> Run<'a> {
     // ---- routing -------------------------------------------------------------------
 
     /// Finds the first trigger (in priority order) that matches the message.
-    /// With `interrupting`, only interruptible flows other than `exclude` qualify.
+    /// While `Interrupting`, only interruptible flows other than `exclude` qualify.
     fn route(
         &mut self,
         m: &InboundMessage,
         normalized: &str,
-        interrupting: bool,
+        routing: Routing,
         exclude: Option<&str>,
     ) -> Option<(&'a RoutedTrigger, BTreeMap<String, String>)> {
+        let interrupting = routing == Routing::Interrupting;
         let fs = self.fs;
         let text = m.text.as_deref().map(str::trim).unwrap_or_default();
         let kind = m.kind();
@@ -489,7 +501,7 @@ impl<'a> Run<'a> {
                         }
                     }
                     Matcher::Fallback => {
-                        if kind == MessageKind::Text && fallback.is_none() && !interrupting {
+                        if kind == MessageKind::Text && fallback.is_none() && routing == Routing::Idle {
                             fallback = Some(t);
                         }
                         Err(Miss::Fallback)
@@ -524,7 +536,7 @@ impl<'a> Run<'a> {
             });
             return Some((t, caps));
         }
-        if !interrupting {
+        if routing == Routing::Idle {
             self.trace.push(Trace::Routed {
                 flow: None,
                 trigger: None,
@@ -1185,7 +1197,7 @@ impl<'a> Run<'a> {
         Ok(true)
     }
 
-    fn answer(&mut self, m: &InboundMessage) {
+    fn answer(&mut self, m: &'a InboundMessage) {
         let Some((fi, si)) = self.top() else { return };
         let fs = self.fs;
         let step = &fs.flows[fi].steps[si];
@@ -1250,6 +1262,7 @@ impl<'a> Run<'a> {
                             }
                             self.end_frame();
                             self.run_steps();
+                            self.start_given_up_message(m);
                         }
                     }
                     return;
@@ -1266,6 +1279,21 @@ impl<'a> Run<'a> {
                     self.fail(&step.id, e);
                 }
             }
+        }
+    }
+
+    /// A message that used up a question's last attempt is often not an answer at all but
+    /// a new request ("remind Ben at 8 …" while a button question waits). Once nothing
+    /// else waits, it starts whatever it would start when idle, so it is not lost; text
+    /// that only the fallback would take stays dropped (the give-up reply said so).
+    fn start_given_up_message(&mut self, m: &'a InboundMessage) {
+        if !self.state.frames.is_empty() {
+            return;
+        }
+        let normalized = m.text.as_deref().map(normalize).unwrap_or_default();
+        if let Some((t, caps)) = self.route(m, &normalized, Routing::NotFallback, None) {
+            self.captures = caps;
+            self.start_flow(t.flow, t.start, Return::None, Values::new());
         }
     }
 
