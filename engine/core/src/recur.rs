@@ -495,6 +495,18 @@ mod tests {
             prop_assert_eq!(again, next.to_rfc3339());
         }
 
+        /// Whatever is typed: reading it never panics, and a rule it reads to prints as
+        /// canonical text that reads back to the same rule (chores store that text).
+        #[test]
+        fn typed_rules_round_trip_through_their_canonical_text(
+            text in "(every |each |on the |on |the |monthly |repeat )?([0-9]{1,5}|two|other|second)?(st|nd|rd|th| days?| weeks?| monday| fridays|day|week|month)?( of the month)?( pls)?[.!]?|\\PC{0,30}"
+        ) {
+            if let Some(Answer::Repeats(rule)) = parse_answer(&text) {
+                prop_assert_eq!(parse_rule(&rule.to_string()), Some(rule));
+                prop_assert_eq!(parse_answer(&rule.to_string()), Some(Answer::Repeats(rule)));
+            }
+        }
+
         /// With `after`, the result is later than both, and stepping once more from the
         /// occurrence just before it would not have been after `after` (none is skipped).
         #[test]
