@@ -1304,11 +1304,17 @@ impl<'a> Run<'a> {
         m: &InboundMessage,
     ) -> Result<(serde_json::Value, Vec<(String, String)>), String> {
         let choices = self.state.frames.last().map(|f| f.choices.as_slice()).unwrap_or(&[]);
-        // A tap on one of the offered options is always a valid answer.
+        // A tap on one of the offered options is always a valid answer. Under `yes_no`,
+        // buttons with ids `yes`/`no` answer true/false like typed text does: the id
+        // string "no" would otherwise be a truthy answer ("No, keep" removing a member).
         if let Some(id) = &m.reply_id
             && choices.iter().any(|c| &c.id == id)
         {
-            return Ok((serde_json::Value::String(id.clone()), Vec::new()));
+            let value = match (&ask.validator, yes_no(&normalize(id))) {
+                (Validator::YesNo, Some(b)) => serde_json::Value::Bool(b),
+                _ => serde_json::Value::String(id.clone()),
+            };
+            return Ok((value, Vec::new()));
         }
         let text = m.text.as_deref().map(str::trim).unwrap_or_default();
         let text = if text.is_empty() {
@@ -1419,7 +1425,13 @@ impl<'a> Run<'a> {
                 }
                 Err(_) => Err("I don't know that time zone. Try a name like America/New_York.".to_owned()),
             },
-            Validator::YesNo => match yes_no(&n) {
+            // A button title typed out ("No, keep") is that button.
+            Validator::YesNo => match yes_no(&n).or_else(|| {
+                choices
+                    .iter()
+                    .find(|c| normalize(&c.title) == n)
+                    .and_then(|c| yes_no(&normalize(&c.id)))
+            }) {
                 Some(b) => Ok((serde_json::Value::Bool(b), Vec::new())),
                 None => Err("Please answer yes or no.".to_owned()),
             },
