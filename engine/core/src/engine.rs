@@ -50,6 +50,16 @@ enum Routing {
     NotFallback,
 }
 
+/// What an ask's `prefill` gave.
+enum Prefill {
+    /// Nothing: ask as usual.
+    Empty,
+    /// A valid answer, stored: the question is skipped.
+    Filled,
+    /// Text that is not a valid answer; the hint says why.
+    Invalid(String),
+}
+
 const GIVE_UP: &str = "Sorry, I still didn't get that. Let's leave it for now.";
 
 /// How loosely a routing pass compares keywords (see [`Run::route`]).
@@ -736,13 +746,23 @@ impl<'a> Run<'a> {
                 Ok(Flowing::Next)
             }
             Action::Ask(a) => {
-                if let Some(t) = &a.prefill
-                    && self.prefilled(a, t)?
-                {
-                    return Ok(Flowing::Next);
+                // A prefill that is there but wrong ("new chore … for Lisa") is answered
+                // like a wrong typed answer, so the member learns why they are asked.
+                let mut body = None;
+                if let Some(t) = &a.prefill {
+                    match self.prefilled(a, t)? {
+                        Prefill::Filled => return Ok(Flowing::Next),
+                        Prefill::Empty => {}
+                        Prefill::Invalid(hint) => {
+                            body = Some(match &a.reprompt {
+                                Some(t) => self.render_text(t)?,
+                                None => hint,
+                            });
+                        }
+                    }
                 }
                 self.state.wait_seq += 1;
-                let choices = self.send_prompt(a, None)?;
+                let choices = self.send_prompt(a, body)?;
                 let seq = self.state.wait_seq;
                 if let Some(top) = self.state.frames.last_mut() {
                     top.waiting = true;
@@ -1174,14 +1194,22 @@ impl<'a> Run<'a> {
     // ---- answers -------------------------------------------------------------------
 
     /// Fills the ask's slot from its `prefill` if that renders to a valid answer; the
-    /// question is then skipped. An empty or invalid prefill just means "ask".
-    fn prefilled(&mut self, ask: &AskSpec, prefill: &Tpl) -> Result<bool, StepError> {
+    /// question is then skipped. An empty or invalid prefill means "ask".
+    fn prefilled(&mut self, ask: &AskSpec, prefill: &Tpl) -> Result<Prefill, StepError> {
         let text = self.render(prefill)?;
         if text.trim().is_empty() {
-            return Ok(false);
+            return Ok(Prefill::Empty);
         }
-        let Ok((value, captures)) = self.validate(ask, &InboundMessage::text(text)) else {
-            return Ok(false);
+        let (value, captures) = match self.validate(ask, &InboundMessage::text(text)) {
+            Ok(answer) => answer,
+            Err(hint) => {
+                self.trace.push(Trace::Answer {
+                    slot: ask.slot.clone(),
+                    accepted: false,
+                    attempt: 0,
+                });
+                return Ok(Prefill::Invalid(hint));
+            }
         };
         self.trace.push(Trace::Answer {
             slot: ask.slot.clone(),
@@ -1194,7 +1222,7 @@ impl<'a> Run<'a> {
                 top.slots.insert(k, serde_json::Value::String(v));
             }
         }
-        Ok(true)
+        Ok(Prefill::Filled)
     }
 
     fn answer(&mut self, m: &'a InboundMessage) {
