@@ -65,7 +65,13 @@ pub fn find<'a>(members: &'a [Member], name: &str) -> Option<&'a Member> {
     members
         .iter()
         .find(|m| m.name == name)
-        .or_else(|| members.iter().find(|m| m.name.eq_ignore_ascii_case(name)))
+        .or_else(|| members.iter().find(|m| same_name(&m.name, name)))
+}
+
+/// Whether two names are the same ignoring case, in any script ("émile" is "Émile"):
+/// flows compare names with `lower`, which is Unicode-aware, so this must be too.
+fn same_name(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// A member by phone number (digits only compared) or WhatsApp user id.
@@ -192,7 +198,7 @@ pub fn validate(members: &[Member]) -> Result<(), RosterError> {
         if name.is_empty() || name.chars().count() > 40 || name != m.name {
             return Err(RosterError::BadName);
         }
-        if members[..i].iter().any(|o| o.name.eq_ignore_ascii_case(&m.name)) {
+        if members[..i].iter().any(|o| same_name(&o.name, &m.name)) {
             return Err(RosterError::DuplicateName(m.name.clone()));
         }
         match (&m.phone, &m.user_id) {
@@ -289,6 +295,18 @@ mod tests {
             normalize_phone("++31612345678"),
             Err(RosterError::BadPhone(_))
         ));
+    }
+
+    #[test]
+    fn names_are_found_and_kept_unique_ignoring_case_in_any_script() {
+        let members = [
+            member("Émile", "+33612345678", Role::Admin),
+            member("Zoë", "+4512345678", Role::Child),
+        ];
+        assert_eq!(find(&members, "émile").map(|m| m.name.as_str()), Some("Émile"));
+        assert_eq!(find(&members, "ZOË").map(|m| m.name.as_str()), Some("Zoë"));
+        let twice = [members[0].clone(), member("ÉMILE", "+33612345679", Role::Adult)];
+        assert!(matches!(validate(&twice), Err(RosterError::DuplicateName(_))));
     }
 
     #[test]
