@@ -39,6 +39,27 @@ const MAX_BODY: usize = 4096;
 const MAX_BUTTON_TITLE: usize = 20;
 const MAX_ROW_TITLE: usize = 24;
 const SORRY: &str = "Sorry, something went wrong on my side. Let's start over.";
+/// Which triggers a message may start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Routing {
+    /// Nothing waits: every trigger, the fallback last.
+    Idle,
+    /// A question waits: interruptible flows only, exact keywords only.
+    Interrupting,
+    /// A question just gave up on this message: every trigger but the fallback.
+    NotFallback,
+}
+
+/// What an ask's `prefill` gave.
+enum Prefill {
+    /// Nothing: ask as usual.
+    Empty,
+    /// A valid answer, stored: the question is skipped.
+    Filled,
+    /// Text that is not a valid answer; the hint says why.
+    Invalid(String),
+}
+
 const GIVE_UP: &str = "Sorry, I still didn't get that. Let's leave it for now.";
 
 /// How loosely a routing pass compares keywords (see [`Run::route`]).
@@ -237,7 +258,7 @@ impl<'a> Run<'a> {
             });
             if !answers_ask {
                 let waiting_flow = self.state.frames.last().map(|f| f.flow.clone()).unwrap_or_default();
-                if let Some((t, caps)) = self.route(m, &normalized, true, Some(&waiting_flow)) {
+                if let Some((t, caps)) = self.route(m, &normalized, Routing::Interrupting, Some(&waiting_flow)) {
                     self.trace.push(Trace::Interrupted {
                         flow: waiting_flow,
                         by: t.flow_id.to_string(),
@@ -250,7 +271,7 @@ impl<'a> Run<'a> {
             self.answer(m);
             return;
         }
-        if let Some((t, caps)) = self.route(m, &normalized, false, None) {
+        if let Some((t, caps)) = self.route(m, &normalized, Routing::Idle, None) {
             self.captures = caps;
             self.clear_frames();
             self.start_flow(t.flow, t.start, Return::None, Values::new());
@@ -387,14 +408,15 @@ impl<'a> Run<'a> {
     // ---- routing -------------------------------------------------------------------
 
     /// Finds the first trigger (in priority order) that matches the message.
-    /// With `interrupting`, only interruptible flows other than `exclude` qualify.
+    /// While `Interrupting`, only interruptible flows other than `exclude` qualify.
     fn route(
         &mut self,
         m: &InboundMessage,
         normalized: &str,
-        interrupting: bool,
+        routing: Routing,
         exclude: Option<&str>,
     ) -> Option<(&'a RoutedTrigger, BTreeMap<String, String>)> {
+        let interrupting = routing == Routing::Interrupting;
         let fs = self.fs;
         let text = m.text.as_deref().map(str::trim).unwrap_or_default();
         let kind = m.kind();
@@ -489,7 +511,7 @@ impl<'a> Run<'a> {
                         }
                     }
                     Matcher::Fallback => {
-                        if kind == MessageKind::Text && fallback.is_none() && !interrupting {
+                        if kind == MessageKind::Text && fallback.is_none() && routing == Routing::Idle {
                             fallback = Some(t);
                         }
                         Err(Miss::Fallback)
@@ -524,7 +546,7 @@ impl<'a> Run<'a> {
             });
             return Some((t, caps));
         }
-        if !interrupting {
+        if routing == Routing::Idle {
             self.trace.push(Trace::Routed {
                 flow: None,
                 trigger: None,
@@ -724,13 +746,23 @@ impl<'a> Run<'a> {
                 Ok(Flowing::Next)
             }
             Action::Ask(a) => {
-                if let Some(t) = &a.prefill
-                    && self.prefilled(a, t)?
-                {
-                    return Ok(Flowing::Next);
+                // A prefill that is there but wrong ("new chore … for Lisa") is answered
+                // like a wrong typed answer, so the member learns why they are asked.
+                let mut body = None;
+                if let Some(t) = &a.prefill {
+                    match self.prefilled(a, t)? {
+                        Prefill::Filled => return Ok(Flowing::Next),
+                        Prefill::Empty => {}
+                        Prefill::Invalid(hint) => {
+                            body = Some(match &a.reprompt {
+                                Some(t) => self.render_text(t)?,
+                                None => hint,
+                            });
+                        }
+                    }
                 }
                 self.state.wait_seq += 1;
-                let choices = self.send_prompt(a, None)?;
+                let choices = self.send_prompt(a, body)?;
                 let seq = self.state.wait_seq;
                 if let Some(top) = self.state.frames.last_mut() {
                     top.waiting = true;
@@ -1162,14 +1194,22 @@ impl<'a> Run<'a> {
     // ---- answers -------------------------------------------------------------------
 
     /// Fills the ask's slot from its `prefill` if that renders to a valid answer; the
-    /// question is then skipped. An empty or invalid prefill just means "ask".
-    fn prefilled(&mut self, ask: &AskSpec, prefill: &Tpl) -> Result<bool, StepError> {
+    /// question is then skipped. An empty or invalid prefill means "ask".
+    fn prefilled(&mut self, ask: &AskSpec, prefill: &Tpl) -> Result<Prefill, StepError> {
         let text = self.render(prefill)?;
         if text.trim().is_empty() {
-            return Ok(false);
+            return Ok(Prefill::Empty);
         }
-        let Ok((value, captures)) = self.validate(ask, &InboundMessage::text(text)) else {
-            return Ok(false);
+        let (value, captures) = match self.validate(ask, &InboundMessage::text(text)) {
+            Ok(answer) => answer,
+            Err(hint) => {
+                self.trace.push(Trace::Answer {
+                    slot: ask.slot.clone(),
+                    accepted: false,
+                    attempt: 0,
+                });
+                return Ok(Prefill::Invalid(hint));
+            }
         };
         self.trace.push(Trace::Answer {
             slot: ask.slot.clone(),
@@ -1182,10 +1222,10 @@ impl<'a> Run<'a> {
                 top.slots.insert(k, serde_json::Value::String(v));
             }
         }
-        Ok(true)
+        Ok(Prefill::Filled)
     }
 
-    fn answer(&mut self, m: &InboundMessage) {
+    fn answer(&mut self, m: &'a InboundMessage) {
         let Some((fi, si)) = self.top() else { return };
         let fs = self.fs;
         let step = &fs.flows[fi].steps[si];
@@ -1250,6 +1290,7 @@ impl<'a> Run<'a> {
                             }
                             self.end_frame();
                             self.run_steps();
+                            self.start_given_up_message(m);
                         }
                     }
                     return;
@@ -1269,6 +1310,21 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// A message that used up a question's last attempt is often not an answer at all but
+    /// a new request ("remind Ben at 8 …" while a button question waits). Once nothing
+    /// else waits, it starts whatever it would start when idle, so it is not lost; text
+    /// that only the fallback would take stays dropped (the give-up reply said so).
+    fn start_given_up_message(&mut self, m: &'a InboundMessage) {
+        if !self.state.frames.is_empty() {
+            return;
+        }
+        let normalized = m.text.as_deref().map(normalize).unwrap_or_default();
+        if let Some((t, caps)) = self.route(m, &normalized, Routing::NotFallback, None) {
+            self.captures = caps;
+            self.start_flow(t.flow, t.start, Return::None, Values::new());
+        }
+    }
+
     /// Validates an answer: the slot value plus extra named captures.
     fn validate(
         &self,
@@ -1276,11 +1332,17 @@ impl<'a> Run<'a> {
         m: &InboundMessage,
     ) -> Result<(serde_json::Value, Vec<(String, String)>), String> {
         let choices = self.state.frames.last().map(|f| f.choices.as_slice()).unwrap_or(&[]);
-        // A tap on one of the offered options is always a valid answer.
+        // A tap on one of the offered options is always a valid answer. Under `yes_no`,
+        // buttons with ids `yes`/`no` answer true/false like typed text does: the id
+        // string "no" would otherwise be a truthy answer ("No, keep" removing a member).
         if let Some(id) = &m.reply_id
             && choices.iter().any(|c| &c.id == id)
         {
-            return Ok((serde_json::Value::String(id.clone()), Vec::new()));
+            let value = match (&ask.validator, yes_no(&normalize(id))) {
+                (Validator::YesNo, Some(b)) => serde_json::Value::Bool(b),
+                _ => serde_json::Value::String(id.clone()),
+            };
+            return Ok((value, Vec::new()));
         }
         let text = m.text.as_deref().map(str::trim).unwrap_or_default();
         let text = if text.is_empty() {
@@ -1391,7 +1453,13 @@ impl<'a> Run<'a> {
                 }
                 Err(_) => Err("I don't know that time zone. Try a name like America/New_York.".to_owned()),
             },
-            Validator::YesNo => match yes_no(&n) {
+            // A button title typed out ("No, keep") is that button.
+            Validator::YesNo => match yes_no(&n).or_else(|| {
+                choices
+                    .iter()
+                    .find(|c| normalize(&c.title) == n)
+                    .and_then(|c| yes_no(&normalize(&c.id)))
+            }) {
                 Some(b) => Ok((serde_json::Value::Bool(b), Vec::new())),
                 None => Err("Please answer yes or no.".to_owned()),
             },

@@ -679,10 +679,10 @@ fn prefill_skips_a_question_whose_answer_was_given_and_asks_otherwise() {
         say(&mut sim, "Anna", "remind me tomorrow 18:00 to call grandma"),
         ["Anna: call grandma at Tue 18:00"]
     );
-    // The time does not validate: asked for it, the rest kept.
+    // The time does not validate: asked for it with the reason, the rest kept.
     assert_eq!(
         say(&mut sim, "Anna", "remind me someday to water plants"),
-        ["Anna: When?"]
+        ["Anna: I didn't get that time. Try \"tomorrow 18:00\", \"at 6pm\" or \"in 20 minutes\"."]
     );
     assert_eq!(say(&mut sim, "Anna", "at 8pm"), ["Anna: water plants at Mon 20:00"]);
     // Nothing given: both asked.

@@ -1343,3 +1343,28 @@ mod member_list_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod member_list_props {
+    use super::parse_member_list;
+    use proptest::prelude::*;
+
+    const FAMILY: &[&str] = &["Anna", "Ben", "Tom", "Anna Maria", "Émile"];
+
+    proptest! {
+        /// Any text, and any mix of names and joining words: never a panic; an answer is
+        /// never empty, holds only household names, each once.
+        #[test]
+        fn member_lists_are_household_names_once(
+            text in "((anna|ben|tom|émile|me|the dog|anna maria|everyone)( and | en |, | & | )){0,6}(pls|take turns)?|\\PC{0,40}"
+        ) {
+            if let Some(found) = parse_member_list(&text, "Ben", FAMILY) {
+                prop_assert!(!found.is_empty());
+                for (i, name) in found.iter().enumerate() {
+                    prop_assert!(FAMILY.contains(&name.as_str()), "{name}");
+                    prop_assert!(!found[..i].contains(name), "{name} twice");
+                }
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! time across daylight-saving changes. Templates reach this through the `next_due`
 //! filter, `ask` through the `recurrence` validator.
 
-use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -43,6 +43,9 @@ pub enum RecurError {
     /// Not an IANA time zone name.
     #[error("unknown time zone `{0}`")]
     BadZone(String),
+    /// Not a time of day ("18:00").
+    #[error("not a time of day: `{0}` (like \"18:00\")")]
+    BadTime(String),
     /// The next occurrence is beyond what dates can hold (or absurdly far).
     #[error("no next occurrence within range")]
     OutOfRange,
@@ -261,8 +264,21 @@ pub fn next_after(
     tz: Tz,
     after: Option<DateTime<FixedOffset>>,
 ) -> Result<DateTime<FixedOffset>, RecurError> {
+    next_after_at(prev, rule, tz, after, None)
+}
+
+/// `next_after`, at the local time of day `at` instead of `prev`'s. A series keeps its
+/// own time this way: when `prev` fell into a spring-forward gap (02:30 became 03:00),
+/// the occurrences after it go back to 02:30 instead of staying at 03:00 for good.
+pub fn next_after_at(
+    prev: DateTime<FixedOffset>,
+    rule: Rule,
+    tz: Tz,
+    after: Option<DateTime<FixedOffset>>,
+    at: Option<NaiveTime>,
+) -> Result<DateTime<FixedOffset>, RecurError> {
     let local = prev.with_timezone(&tz).naive_local();
-    let (mut date, time, anchor) = (local.date(), local.time(), local.day());
+    let (mut date, time, anchor) = (local.date(), at.unwrap_or(local.time()), local.day());
     for _ in 0..MAX_STEPS {
         date = next_date(rule, date, anchor).ok_or(RecurError::OutOfRange)?;
         let at = resolve_local(date.and_time(time), tz).with_timezone(&tz).fixed_offset();
@@ -276,6 +292,30 @@ pub fn next_after(
 /// `next_after` on text, as the `next_due` template filter takes it: RFC 3339 values, a
 /// rule as typed (or canonical), an IANA zone name. Gives RFC 3339 text.
 pub fn next_due(prev: &str, rule: &str, tz: &str, after: Option<&str>) -> Result<String, RecurError> {
+    next_due_at(prev, rule, tz, after, None)
+}
+
+/// `next_due` at the series' local time of day `at`: a time ("18:00") or a date/time in
+/// RFC 3339 (usually the series' first occurrence), whose time of day in `tz` is used.
+/// An empty `at` is `prev`'s time.
+pub fn next_due_at(
+    prev: &str,
+    rule: &str,
+    tz: &str,
+    after: Option<&str>,
+    at: Option<&str>,
+) -> Result<String, RecurError> {
+    let zone: Tz = tz.parse().map_err(|_| RecurError::BadZone(tz.to_owned()))?;
+    let at = match at.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map(|d| d.with_timezone(&zone).time())
+                .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M"))
+                .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M:%S"))
+                .map_err(|_| RecurError::BadTime(t.to_owned()))?,
+        ),
+        None => None,
+    };
     let rule = match parse_answer(rule) {
         Some(Answer::Repeats(r)) => r,
         Some(Answer::Once) => return Err(RecurError::NoRepeat(rule.to_owned())),
@@ -284,8 +324,9 @@ pub fn next_due(prev: &str, rule: &str, tz: &str, after: Option<&str>) -> Result
     let zone: Tz = tz.parse().map_err(|_| RecurError::BadZone(tz.to_owned()))?;
     let read = |s: &str| DateTime::parse_from_rfc3339(s).map_err(|_| RecurError::BadDate(s.to_owned()));
     let prev = read(prev)?;
-    let after = after.map(read).transpose()?;
-    Ok(next_after(prev, rule, zone, after)?.to_rfc3339())
+    // An empty `after` is "none": templates pass '' when they have no cut-off.
+    let after = after.filter(|a| !a.trim().is_empty()).map(read).transpose()?;
+    Ok(next_after_at(prev, rule, zone, after, at)?.to_rfc3339())
 }
 
 #[cfg(test)]
@@ -426,6 +467,29 @@ mod tests {
     }
 
     #[test]
+    fn a_series_goes_back_to_its_own_time_after_the_spring_forward_gap() {
+        // Daily at 02:30: on 29 Mar 2026 that is 03:00 (the gap), the day after 02:30 again.
+        let gap_day = next_due_at("2026-03-28T02:30:00+01:00", "daily", AMS, None, Some("02:30")).unwrap();
+        assert_eq!(gap_day, "2026-03-29T03:00:00+02:00");
+        let after = next_due_at(&gap_day, "daily", AMS, None, Some("02:30")).unwrap();
+        assert_eq!(after, "2026-03-30T02:30:00+02:00");
+        // The first occurrence, written in another member's offset, gives the same time.
+        let first = "2026-03-20T21:30:00-04:00";
+        assert_eq!(next_due_at(&gap_day, "daily", AMS, None, Some(first)).unwrap(), after);
+        // Without the series' time, the gap's 03:00 would stick.
+        assert_eq!(next(&gap_day, "daily"), "2026-03-30T03:00:00+02:00");
+        // Empty values are "not given"; a bad time is an error, not a panic.
+        assert_eq!(
+            next_due_at(&gap_day, "daily", AMS, Some(""), Some("")).unwrap(),
+            "2026-03-30T03:00:00+02:00"
+        );
+        assert!(matches!(
+            next_due_at(&gap_day, "daily", AMS, None, Some("25:99")),
+            Err(RecurError::BadTime(_))
+        ));
+    }
+
+    #[test]
     fn catches_up_past_after_keeping_the_rhythm() {
         let got = next_due(
             "2026-01-05T18:00:00+01:00",
@@ -495,6 +559,18 @@ mod tests {
             prop_assert_eq!(again, next.to_rfc3339());
         }
 
+        /// Whatever is typed: reading it never panics, and a rule it reads to prints as
+        /// canonical text that reads back to the same rule (chores store that text).
+        #[test]
+        fn typed_rules_round_trip_through_their_canonical_text(
+            text in "(every |each |on the |on |the |monthly |repeat )?([0-9]{1,5}|two|other|second)?(st|nd|rd|th| days?| weeks?| monday| fridays|day|week|month)?( of the month)?( pls)?[.!]?|\\PC{0,30}"
+        ) {
+            if let Some(Answer::Repeats(rule)) = parse_answer(&text) {
+                prop_assert_eq!(parse_rule(&rule.to_string()), Some(rule));
+                prop_assert_eq!(parse_answer(&rule.to_string()), Some(Answer::Repeats(rule)));
+            }
+        }
+
         /// With `after`, the result is later than both, and stepping once more from the
         /// occurrence just before it would not have been after `after` (none is skipped).
         #[test]
@@ -506,9 +582,11 @@ mod tests {
             let next = next_after(prev, rule, tz, Some(after)).unwrap();
             prop_assert!(next > prev && next > after);
             // Walking the series one step at a time reaches the same occurrence.
-            let mut walk = next_after(prev, rule, tz, None).unwrap();
+            // Each step keeps the series' own time of day, as chores do with their `time`.
+            let wall = Some(prev.with_timezone(&tz).time());
+            let mut walk = next_after_at(prev, rule, tz, None, wall).unwrap();
             while walk <= after {
-                walk = next_after(walk, rule, tz, None).unwrap();
+                walk = next_after_at(walk, rule, tz, None, wall).unwrap();
             }
             // "monthly" is the exception: walking restarts it from a clamped day.
             if !matches!(rule, Rule::Monthly) {

@@ -65,7 +65,13 @@ pub fn find<'a>(members: &'a [Member], name: &str) -> Option<&'a Member> {
     members
         .iter()
         .find(|m| m.name == name)
-        .or_else(|| members.iter().find(|m| m.name.eq_ignore_ascii_case(name)))
+        .or_else(|| members.iter().find(|m| same_name(&m.name, name)))
+}
+
+/// Whether two names are the same ignoring case, in any script ("émile" is "Émile"):
+/// flows compare names with `lower`, which is Unicode-aware, so this must be too.
+fn same_name(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// A member by phone number (digits only compared) or WhatsApp user id.
@@ -82,10 +88,29 @@ pub fn find_by_address<'a>(members: &'a [Member], wa_id: Option<&str>, user_id: 
         .find(|m| m.phone.as_deref().map(digits).as_deref() == Some(wa.as_str()))
 }
 
-/// Whether `phone` is E.164 as written in files: `+`, then 8 to 15 digits.
+/// Whether `phone` is E.164 as written in files: `+`, then 8 to 15 digits, the first not 0
+/// (no country code starts with 0).
 pub fn is_e164(phone: &str) -> bool {
     let digits = phone.strip_prefix('+').unwrap_or("");
-    (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
+    (8..=15).contains(&digits.len()) && !digits.starts_with('0') && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Zeros of the decimal digit blocks phone keyboards type: Arabic-Indic, Persian,
+/// Devanagari, Bengali, Thai and full-width digits.
+const DIGIT_ZEROS: [u32; 6] = [0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50, 0xFF10];
+
+/// A digit of another script as its ASCII digit; `+` and other characters as they are,
+/// a full-width `＋` as `+`.
+fn ascii_digit(c: char) -> char {
+    if c == '＋' {
+        return '+';
+    }
+    let code = u32::from(c);
+    DIGIT_ZEROS
+        .iter()
+        .find(|&&zero| (zero..zero + 10).contains(&code))
+        .and_then(|zero| char::from_digit(code - zero, 10))
+        .unwrap_or(c)
 }
 
 /// A phone number as people type it ("+31 6 1234 5678", "0031-6-12345678") in E.164.
@@ -93,9 +118,12 @@ pub fn is_e164(phone: &str) -> bool {
 /// A national number ("06 1234 5678") is refused: which country it is in is a guess.
 pub fn normalize_phone(text: &str) -> Result<String, RosterError> {
     let t = text.trim();
+    // Digits of any common script; spaces (also non-breaking), dashes, dots, slashes
+    // and brackets are only grouping.
     let compact: String = t
         .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .map(ascii_digit)
+        .filter(|c| !(c.is_whitespace() || matches!(c, '-' | '‐' | '‑' | '–' | '—' | '.' | '/' | '(' | ')')))
         .collect();
     let e164 = if let Some(rest) = compact.strip_prefix("00") {
         format!("+{rest}")
@@ -170,7 +198,7 @@ pub fn validate(members: &[Member]) -> Result<(), RosterError> {
         if name.is_empty() || name.chars().count() > 40 || name != m.name {
             return Err(RosterError::BadName);
         }
-        if members[..i].iter().any(|o| o.name.eq_ignore_ascii_case(&m.name)) {
+        if members[..i].iter().any(|o| same_name(&o.name, &m.name)) {
             return Err(RosterError::DuplicateName(m.name.clone()));
         }
         match (&m.phone, &m.user_id) {
@@ -215,6 +243,19 @@ pub fn validate_change(before: &[Member], next: &[Member]) -> Result<(), RosterE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever is typed, normalising never panics, gives E.164 when it accepts, and
+        /// accepts its own result unchanged (so a stored number reads back the same).
+        #[test]
+        fn phone_normalisation_is_total_and_idempotent(text in "[+＋0-9٠-٩۰-۹０-９ ()./\\-\u{a0}a-z]{0,24}|\\PC{0,30}") {
+            if let Ok(p) = normalize_phone(&text) {
+                prop_assert!(is_e164(&p), "{p}");
+                prop_assert_eq!(normalize_phone(&p), Ok(p.clone()));
+            }
+        }
+    }
 
     fn member(name: &str, phone: &str, role: Role) -> Member {
         Member {
@@ -235,6 +276,37 @@ mod tests {
         assert!(matches!(normalize_phone("06 1234 5678"), Err(RosterError::BadPhone(_))));
         assert!(matches!(normalize_phone("+31 abc"), Err(RosterError::BadPhone(_))));
         assert!(matches!(normalize_phone(""), Err(RosterError::BadPhone(_))));
+        // Other scripts' digits and a non-breaking space are what some keyboards type.
+        assert_eq!(normalize_phone("+٣١٦١٢٣٤٥٦٧٨").unwrap(), "+31612345678");
+        assert_eq!(normalize_phone("＋３１ ６ １２３４ ５６７８").unwrap(), "+31612345678");
+        assert_eq!(
+            normalize_phone("+31\u{a0}6\u{a0}1234\u{a0}5678").unwrap(),
+            "+31612345678"
+        );
+        assert_eq!(normalize_phone("۰۰۳۱۶۱۲۳۴۵۶۷۸").unwrap(), "+31612345678");
+        // No country code starts with 0; 16 digits is one too many; a lone "+" is nothing.
+        assert!(matches!(normalize_phone("+0 123456789"), Err(RosterError::BadPhone(_))));
+        assert!(matches!(
+            normalize_phone("+1234567890123456"),
+            Err(RosterError::BadPhone(_))
+        ));
+        assert!(matches!(normalize_phone("+"), Err(RosterError::BadPhone(_))));
+        assert!(matches!(
+            normalize_phone("++31612345678"),
+            Err(RosterError::BadPhone(_))
+        ));
+    }
+
+    #[test]
+    fn names_are_found_and_kept_unique_ignoring_case_in_any_script() {
+        let members = [
+            member("Émile", "+33612345678", Role::Admin),
+            member("Zoë", "+4512345678", Role::Child),
+        ];
+        assert_eq!(find(&members, "émile").map(|m| m.name.as_str()), Some("Émile"));
+        assert_eq!(find(&members, "ZOË").map(|m| m.name.as_str()), Some("Zoë"));
+        let twice = [members[0].clone(), member("ÉMILE", "+33612345679", Role::Adult)];
+        assert!(matches!(validate(&twice), Err(RosterError::DuplicateName(_))));
     }
 
     #[test]

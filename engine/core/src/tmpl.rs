@@ -272,9 +272,16 @@ fn datefmt(value: String, fmt: Option<String>) -> Result<String, Error> {
 }
 
 /// `due | next_due("every monday", "Europe/Amsterdam")` → the next occurrence after `due`
-/// (see [`crate::recur`]); with a third argument, the first one after that time as well.
-fn next_due(value: String, rule: String, tz: String, after: Option<String>) -> Result<String, Error> {
-    crate::recur::next_due(&value, &rule, &tz, after.as_deref())
+/// (see [`crate::recur`]); with a third argument, the first one after that time as well;
+/// a fourth is the series' local time of day ("02:30"), kept across DST gaps.
+fn next_due(
+    value: String,
+    rule: String,
+    tz: String,
+    after: Option<String>,
+    at: Option<String>,
+) -> Result<String, Error> {
+    crate::recur::next_due_at(&value, &rule, &tz, after.as_deref(), at.as_deref())
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
 }
 
