@@ -171,7 +171,7 @@ fn shell_runs_every_skill_on_a_fixed_clock() {
         "Alfred: Ben has the car since Mon 09:20 (work).",
         "Alfred: OK, no more morning briefings. Say \"start briefing\" to get them again.",
         "(you are now Tom)",
-        "Alfred: Sorry, dat begreep ik niet. Probeer \"zet melk op de lijst\", \"lijst\" of \"my chores\".",
+        "Alfred: Sorry, dat begreep ik niet. Probeer \"zet melk op de lijst\", \"lijst\" of \"mijn klusjes\".",
         "  1) Help",
         "Alfred: Dit kan ik:",
     ];
