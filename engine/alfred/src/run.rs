@@ -3,8 +3,12 @@
 //! slot or a fired timer (the scheduler). Keeping it in one place is what makes "the same
 //! transaction and the same outbox" true for all of them.
 
+use std::sync::Arc;
+
+use alfred_core::data::HouseholdData;
 use alfred_core::event::{Event, EventKind, Trace};
 use alfred_core::flow::FlowSet;
+use alfred_core::roster;
 use chrono::{DateTime, Utc};
 
 use crate::queue::{Queue, QueueError};
@@ -44,8 +48,11 @@ pub fn run_event(
     inbound_wamid: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<EventRun, StoreError> {
-    run_event_ordered(store, flows, &event, inbound_wamid, None, now)
+    run_event_ordered(store, flows, &event, inbound_wamid, None, now, None)
 }
+
+/// The household data at a version, as [`Store::load_data_versioned`] returns it.
+pub type LoadedData = (Arc<HouseholdData>, i64);
 
 /// [`run_event`] for an inbound message with its place in the sender's arrival order:
 /// the outcome may be [`CommitOutcome::Held`] (see [`crate::order`]).
@@ -55,6 +62,13 @@ pub fn run_event(
 /// lists or records, on the household data version; if either moved, nothing is
 /// written and the event is rerun on fresh state (the engine is pure and fast, so a
 /// rerun is cheap and gives exactly the result a serial execution would have).
+///
+/// `loaded` is household data the caller already read (the worker, to find the sender
+/// in the roster): the first run uses it instead of reading the version again. Stale
+/// data is safe: a commit that changes data checks the version, and a rerun reloads.
+///
+/// Each outbox row is addressed from the roster in effect in the data the engine ran on
+/// (see [`EventCommit::roster`]).
 pub fn run_event_ordered(
     store: &Store,
     flows: &FlowSet,
@@ -62,6 +76,7 @@ pub fn run_event_ordered(
     inbound_wamid: Option<String>,
     order: Option<OrderCheck>,
     now: DateTime<Utc>,
+    mut loaded: Option<LoadedData>,
 ) -> Result<EventRun, StoreError> {
     // A timer or schedule event consumes its timer row or its (schedule, slot, member)
     // run in the same transaction, so it can never fire twice.
@@ -75,7 +90,10 @@ pub fn run_event_ordered(
     };
     for _ in 0..MAX_CONFLICTS {
         let (state, state_check) = store.load_conversation_versioned(&event.member)?;
-        let (data, data_version) = store.load_data_versioned()?;
+        let (data, data_version) = match loaded.take() {
+            Some(loaded) => loaded,
+            None => store.load_data_versioned()?,
+        };
         let outcome = alfred_core::handle(flows, &state, event, &data, now);
         let commit = EventCommit {
             inbound_wamid: inbound_wamid.clone(),
@@ -87,6 +105,7 @@ pub fn run_event_ordered(
             state_check,
             data_version: Some(data_version),
             fired: fired.clone(),
+            roster: Some(roster::effective(&flows.household, &data).to_vec()),
         };
         let committed = store.commit_event(&commit)?;
         if committed == CommitOutcome::Conflict {

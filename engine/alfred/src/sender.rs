@@ -11,9 +11,13 @@
 //! are dead with the reason; 190 (token) is a loud operator error and pauses sending
 //! instead of failing every message.
 //!
+//! The recipient's address is on the row: resolved from the roster in effect when the
+//! row was committed, and re-resolved for open rows when an admin changes the roster
+//! (a removed member's open rows are dead then), so sending reads no roster.
+//!
 //! The 24-hour window is applied at send time, the moment that matters
-//! ([`alfred_core::window::decide`] with the member's last inbound time from the
-//! database): outside it a free-form row is replaced by its fallback template, parked
+//! ([`alfred_core::window::decide`] with the member's last inbound time, read with the
+//! claim): outside it a free-form row is replaced by its fallback template, parked
 //! until the member writes (`defer`), or dropped. Meta's 131047 (window closed) leads to
 //! the same decision, taken as if the window were closed.
 //!
@@ -33,7 +37,7 @@ use crate::graph::{Outbound, backoff};
 use crate::pacing::Pacing;
 use crate::queue::{Consumer, Queue};
 use crate::role::blocking;
-use crate::store::{Claim, OutboxRow, Store};
+use crate::store::{Claim, Claimed, NOT_A_MEMBER, OutboxRow, Store, address_of};
 use crate::whatsapp::errors::SendFailure;
 use crate::whatsapp::outbound::Recipient;
 
@@ -113,15 +117,13 @@ pub struct Sender<Q> {
 impl<Q: Queue + Clone> Sender<Q> {
     /// Sends one outbox row.
     pub async fn deliver(&self, id: i64) -> Result<SendResult, SenderError> {
-        let row = match self.claim(id, (self.clock)()).await? {
-            Claim::Owned(row) => *row,
+        let Claimed { row, last_inbound, tat } = match self.claim(id, (self.clock)()).await? {
+            Claim::Owned(claimed) => *claimed,
             Claim::Done => return Ok(SendResult::Skipped),
             Claim::Held(at) => return Ok(SendResult::Held(at)),
         };
-        let store = self.store.clone();
-        let stored = blocking(move || store.members_versioned()).await?;
-        let Some(recipient) = self.recipient_of(&row, stored.as_deref().map(Vec::as_slice)) else {
-            return self.dead(id, None, "recipient is no longer a household member").await;
+        let Some(recipient) = self.recipient_of(&row).await? else {
+            return self.dead(id, None, NOT_A_MEMBER).await;
         };
         let message = match row.out_message() {
             Ok(m) => m,
@@ -131,15 +133,12 @@ impl<Q: Queue + Clone> Sender<Q> {
             Ok(p) => p,
             Err(e) => return self.dead(id, None, &format!("undecodable window plan: {e}")).await,
         };
-        if let Some(held) = self.pace(&row).await? {
+        if let Some(held) = self.pace(&row, tat).await? {
             return Ok(held);
         }
         let now = (self.clock)();
-        let store = self.store.clone();
-        let member = row.member.clone();
-        let last_inbound = blocking(move || store.last_inbound(&member)).await?;
         // A reply to a non-member answers the message they just sent: inside their window.
-        let decision = if row.to_address.is_some() {
+        let decision = if row.is_stranger() {
             WindowDecision::Send
         } else {
             plan.decide(&message, last_inbound, now)
@@ -200,23 +199,23 @@ impl<Q: Queue + Clone> Sender<Q> {
         }
     }
 
-    /// Where a row goes: its member's number (E.164) or user id, or, for a reply to a
-    /// non-member, the address stored on the row. `stored` is the roster an admin set
-    /// over chat, if any (else household.yaml's members).
-    fn recipient_of(&self, row: &OutboxRow, stored: Option<&[alfred_core::flow::Member]>) -> Option<Recipient> {
-        if let Some(address) = &row.to_address {
-            return Some(match address.strip_prefix("user:") {
-                Some(user) => Recipient::UserId(user.to_owned()),
-                None => Recipient::Phone(address.clone()),
-            });
-        }
-        let members = stored.unwrap_or(&self.flows.household.members);
-        roster::find(members, &row.member).and_then(|m| match (&m.user_id, &m.phone) {
-            // Meta: phone numbers go out as E.164; username users by their user id.
-            (_, Some(p)) => Some(Recipient::Phone(p.clone())),
-            (Some(u), None) => Some(Recipient::UserId(u.clone())),
-            (None, None) => None,
-        })
+    /// Where a row goes: the address it was committed with (see [`crate::store::address_of`]).
+    /// A row stored before addresses were has none: its member is looked up in the roster
+    /// in effect (the stored one, else household.yaml's). `None`: no longer a member.
+    async fn recipient_of(&self, row: &OutboxRow) -> Result<Option<Recipient>, SenderError> {
+        let address = match &row.to_address {
+            Some(address) => Some(address.clone()),
+            None => {
+                let store = self.store.clone();
+                let stored = blocking(move || store.members_versioned()).await?;
+                let members = stored.as_deref().unwrap_or(&self.flows.household.members);
+                roster::find(members, &row.member).and_then(address_of)
+            }
+        };
+        Ok(address.map(|a| match a.strip_prefix("user:") {
+            Some(user) => Recipient::UserId(user.to_owned()),
+            None => Recipient::Phone(a),
+        }))
     }
 
     /// Carries out a 24-hour window decision for row `id`; `None` means "send the row as

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::flowdir::FlowDir;
 use crate::graph::{ConsoleSender, GraphClient, Outbound};
 use crate::metrics::{DeadLetterStream, Metrics};
-use crate::pacing::{Pacing, Rate};
+use crate::pacing::Pacing;
 use crate::queue::redis::{RedisQueue, RedisQueueConfig};
 use crate::queue::sql::{SqlQueue, SqlQueueConfig};
 use crate::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
@@ -120,16 +120,11 @@ pub fn load_flows(dir: &std::path::Path) -> Result<FlowSet, ServeError> {
 impl Service {
     /// The sender's pacing from the configuration.
     fn pacing(&self) -> Pacing {
-        let pacing = Pacing::new(self.config.instance.clone(), self.config.send_rate);
         if !self.config.pacing_off {
-            return pacing;
+            return Pacing::new(self.config.instance.clone(), self.config.send_rate);
         }
         tracing::warn!("ALFRED_PACING=off: no rate limits; only for load tests against a fake Graph API");
-        let unlimited = Rate {
-            interval: Duration::ZERO,
-            burst: 1,
-        };
-        pacing.with_pair_rate(unlimited).with_global_rate(unlimited)
+        Pacing::off(self.config.instance.clone())
     }
 
     /// Opens and migrates the database, sets up the queue, loads the flows and the

@@ -171,12 +171,11 @@ impl<Q: Queue> Worker<Q> {
         mut check: Option<OrderCheck>,
         out: &mut Processed,
     ) -> Result<(), WorkerError> {
-        // The roster in effect: an admin may have added or removed members over chat.
+        // The roster in effect: an admin may have added or removed members over chat. Read
+        // with the data the engine runs on (cached per version), which is handed on below.
         let store = self.store.clone();
-        let stored = blocking(move || store.members_versioned()).await?;
-        let roster = stored
-            .as_deref()
-            .map_or(self.flows.household.members.as_slice(), Vec::as_slice);
+        let loaded = blocking(move || store.load_data_versioned()).await?;
+        let roster = roster::effective(&self.flows.household, &loaded.0);
         let member =
             roster::find_by_address(roster, msg.wa_id.as_deref(), msg.user_id.as_deref()).map(|m| m.name.clone());
         let Some(member) = member else {
@@ -226,6 +225,8 @@ impl<Q: Queue> Worker<Q> {
         });
         let deadline = tokio::time::Instant::now() + self.hold_back;
         let mut pause = Duration::from_millis(2);
+        // Only the first run uses the data read above; a held rerun waits, so it reloads.
+        let mut loaded = Some(loaded);
         let run = loop {
             let (store, flows, event, wamid, check2) = (
                 self.store.clone(),
@@ -234,7 +235,9 @@ impl<Q: Queue> Worker<Q> {
                 wamid.clone(),
                 check.clone(),
             );
-            let run = blocking(move || run_event_ordered(&store, &flows, &event, Some(wamid), check2, now)).await?;
+            let data = loaded.take();
+            let run =
+                blocking(move || run_event_ordered(&store, &flows, &event, Some(wamid), check2, now, data)).await?;
             if run.outcome != CommitOutcome::Held {
                 break run;
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use alfred_core::check::{SourceFile, load};
 use alfred_core::event::{Effect, OutMessage, Outbound as EngineOutbound};
-use alfred_core::flow::FlowSet;
+use alfred_core::flow::{FlowSet, Member};
 use chrono::{DateTime, TimeZone as _, Utc};
 use diesel::connection::SimpleConnection as _;
 use diesel::{Connection as _, PgConnection};
@@ -525,4 +525,155 @@ async fn a_held_message_is_handed_off_when_its_predecessor_is_sent_sqlite() {
 #[tokio::test]
 async fn a_held_message_is_handed_off_when_its_predecessor_is_sent_postgres() {
     a_held_message_is_handed_off_when_its_predecessor_is_sent(Db::Postgres).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Addresses on the row: the sender reads no roster
+
+/// Commits one event with the roster in effect `roster`: `effects` in order.
+fn commit_with_roster(store: &Store, member: &str, effects: Vec<Effect>, roster: &[Member]) -> Vec<i64> {
+    let commit = EventCommit {
+        member: member.into(),
+        effects,
+        now: t0(),
+        roster: Some(roster.to_vec()),
+        ..Default::default()
+    };
+    match store.commit_event(&commit).unwrap() {
+        CommitOutcome::Committed { outbox_ids } => outbox_ids,
+        other => panic!("not committed: {other:?}"),
+    }
+}
+
+fn text_to(member: &str, body: &str) -> Effect {
+    Effect::Send(EngineOutbound {
+        to: member.into(),
+        message: OutMessage::Text { body: body.into() },
+        fallback: None,
+        outside_window: Default::default(),
+    })
+}
+
+/// household.yaml's roster with Anna at another number.
+fn roster_with_anna_at(phone: &str) -> Vec<Member> {
+    let mut roster = flows().household.members.clone();
+    for m in roster.iter_mut().filter(|m| m.name == "Anna") {
+        m.phone = Some(phone.into());
+    }
+    roster
+}
+
+async fn a_row_goes_to_the_address_it_was_committed_with(db: Db) {
+    let db = TestDb::new(db);
+    let fake = fake_graph::start().await;
+    // Anna wrote at t0 (her window is open), then a reply was committed while the roster
+    // in effect had her at a number household.yaml does not know.
+    queue_texts(db.store(), "w-addr", "Anna", &[]);
+    let roster = roster_with_anna_at("+31699999999");
+    let id = commit_with_roster(db.store(), "Anna", vec![text_to("Anna", "hi")], &roster)[0];
+    let row = db.store().outbox_row(id).unwrap().unwrap();
+    assert_eq!(row.to_address.as_deref(), Some("+31699999999"));
+    let now = t0() + chrono::Duration::hours(1);
+    // The claim brings what the send decision needs: the window's start, no pacing state.
+    let lease = chrono::Duration::seconds(60);
+    let Claim::Owned(claimed) = db.store().claim_outbox(id, "probe", now, lease).unwrap() else {
+        panic!("not claimed")
+    };
+    assert_eq!((claimed.last_inbound, claimed.tat), (Some(t0()), None));
+    assert!(db.store().defer_outbox(id, now, Some("probe")).unwrap());
+    // The sender (whose household.yaml says +31612345001) sends to the row's address.
+    let s = sender(&db, &fake, Pacing::off("s1"), fixed_clock(now));
+    assert!(matches!(s.deliver(id).await.unwrap(), SendResult::Sent(_)));
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].body["to"], serde_json::json!("+31699999999"));
+    // Pacing off: no pacing state was written.
+    assert_eq!(db.store().recipient_tat("Anna").unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_row_goes_to_the_address_it_was_committed_with_sqlite() {
+    a_row_goes_to_the_address_it_was_committed_with(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_row_goes_to_the_address_it_was_committed_with_postgres() {
+    a_row_goes_to_the_address_it_was_committed_with(Db::Postgres).await;
+}
+
+async fn a_roster_change_readdresses_open_rows_and_ends_a_removed_members(db: Db) {
+    let db = TestDb::new(db);
+    let fake = fake_graph::start().await;
+    let store = db.store();
+    let before = flows().household.members.clone();
+    let anna_open = commit_with_roster(store, "Anna", vec![text_to("Anna", "one")], &before)[0];
+    let ben_open = commit_with_roster(store, "Ben", vec![text_to("Ben", "two")], &before)[0];
+    let ben_sent = commit_with_roster(store, "Ben", vec![text_to("Ben", "three")], &before)[0];
+    assert!(store.mark_sent(ben_sent, "wamid.B", t0()).unwrap());
+    // An admin gives Anna a new number and removes Ben; the same commit greets Anna.
+    let after: Vec<Member> = roster_with_anna_at("+31600000042")
+        .into_iter()
+        .filter(|m| m.name != "Ben")
+        .collect();
+    let greeting = commit_with_roster(
+        store,
+        "Anna",
+        vec![
+            Effect::Data(alfred_core::data::DataChange::SetMembers { members: after }),
+            text_to("Anna", "welcome back"),
+        ],
+        &before,
+    )[0];
+    let address = |id| store.outbox_row(id).unwrap().unwrap().to_address;
+    assert_eq!(address(anna_open).as_deref(), Some("+31600000042"));
+    assert_eq!(
+        address(greeting).as_deref(),
+        Some("+31600000042"),
+        "the new roster counts"
+    );
+    let ben = store.outbox_row(ben_open).unwrap().unwrap();
+    assert_eq!(ben.status, OutboxStatus::Dead);
+    assert_eq!(ben.last_error.as_deref(), Some(crate::store::NOT_A_MEMBER));
+    let sent = store.outbox_row(ben_sent).unwrap().unwrap();
+    assert_eq!(
+        (sent.status, sent.to_address.as_deref()),
+        (OutboxStatus::Sent, Some("+31612345002"))
+    );
+    // Nothing goes to Ben.
+    let s = sender(&db, &fake, Pacing::off("s1"), fixed_clock(t0()));
+    assert_eq!(s.deliver(ben_open).await.unwrap(), SendResult::Skipped);
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_roster_change_readdresses_open_rows_and_ends_a_removed_members_sqlite() {
+    a_roster_change_readdresses_open_rows_and_ends_a_removed_members(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_roster_change_readdresses_open_rows_and_ends_a_removed_members_postgres() {
+    a_roster_change_readdresses_open_rows_and_ends_a_removed_members(Db::Postgres).await;
+}
+
+async fn a_row_without_an_address_is_sent_to_its_member_in_the_roster(db: Db) {
+    let db = TestDb::new(db);
+    let fake = fake_graph::start().await;
+    // Committed without a roster, as rows stored before addresses were.
+    let id = queue_texts(db.store(), "w-old", "Ben", &["from before"])[0];
+    assert_eq!(db.store().outbox_row(id).unwrap().unwrap().to_address, None);
+    let s = sender(&db, &fake, Pacing::new("s1", 80), fixed_clock(t0()));
+    assert!(matches!(s.deliver(id).await.unwrap(), SendResult::Sent(_)));
+    assert_eq!(fake.requests()[0].body["to"], serde_json::json!("+31612345002"));
+    // Pacing on: the pair rate's state is kept.
+    assert!(db.store().recipient_tat("Ben").unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_row_without_an_address_is_sent_to_its_member_in_the_roster_sqlite() {
+    a_row_without_an_address_is_sent_to_its_member_in_the_roster(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_row_without_an_address_is_sent_to_its_member_in_the_roster_postgres() {
+    a_row_without_an_address_is_sent_to_its_member_in_the_roster(Db::Postgres).await;
 }

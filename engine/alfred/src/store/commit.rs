@@ -47,6 +47,11 @@ pub struct EventCommit {
     /// transaction so that a crash in between cannot fire it twice. If it was consumed
     /// already (or the timer is gone), nothing is written: [`CommitOutcome::Duplicate`].
     pub fired: Option<Fired>,
+    /// The roster in effect when the engine ran (the stored one, else household.yaml's):
+    /// each outbox row gets its recipient's address from it (a `SetMembers` effect
+    /// earlier in the same commit counts), so the sender reads no roster. `None` leaves
+    /// member rows without an address, as rows written before addresses were stored.
+    pub roster: Option<Vec<Member>>,
 }
 
 /// An inbound message's place in its sender's arrival order (see `crate::order`).
@@ -200,11 +205,15 @@ impl Store {
                 record_inbound(conn, &commit.member, now)?;
             }
             let mut outbox_ids = Vec::new();
+            // The roster each send is addressed from: a `SetMembers` before it counts.
+            let mut roster = commit.roster.as_deref();
             for effect in &effects {
                 match effect {
                     Prepared::Send { out, json, window } => {
+                        let to_address = roster.and_then(|r| roster::find(r, &out.to)).and_then(address_of);
                         let row = NewOutbox {
                             member: &out.to,
+                            to_address: to_address.as_deref(),
                             message: json,
                             fallback: window.as_deref(),
                             inbound_wamid: commit.inbound_wamid.as_deref(),
@@ -212,7 +221,12 @@ impl Store {
                         };
                         outbox_ids.push(insert_outbox(conn, &row, now)?);
                     }
-                    Prepared::Data(change, fields) => apply_change(conn, change, fields.as_deref())?,
+                    Prepared::Data(change, fields) => {
+                        apply_change(conn, change, fields.as_deref(), now)?;
+                        if let DataChange::SetMembers { members } = change {
+                            roster = Some(members);
+                        }
+                    }
                     Prepared::StartTimer { spec, fired } => upsert_timer(conn, spec, fired, now)?,
                     Prepared::CancelTimer(id) => {
                         diesel::delete(timers::table.filter(timers::id.eq(*id))).execute(conn)?;
@@ -587,10 +601,23 @@ fn record_inbound(conn: &mut AnyConnection, member: &str, now: NaiveDateTime) ->
     Ok(())
 }
 
+/// Where WhatsApp reaches `member`, as `outbox.to_address` stores it: the E.164 phone
+/// number, else `user:<id>` (Meta: phone numbers go out as E.164; username users by their
+/// user id). `None` if the member has neither.
+pub fn address_of(member: &Member) -> Option<String> {
+    match (&member.phone, &member.user_id) {
+        (Some(phone), _) => Some(phone.clone()),
+        (None, Some(user)) => Some(format!("user:{user}")),
+        (None, None) => None,
+    }
+}
+
 /// An outbox row to insert (`pending`).
 pub(super) struct NewOutbox<'a> {
     /// Recipient member.
     pub member: &'a str,
+    /// The recipient's address at commit (see [`address_of`]); `None`: resolved at send.
+    pub to_address: Option<&'a str>,
     /// `OutMessage` JSON.
     pub message: &'a str,
     /// `WindowPlan` JSON, if not the default.
@@ -609,6 +636,7 @@ pub(super) fn insert_outbox(
     diesel::insert_into(outbox::table)
         .values((
             outbox::member.eq(row.member),
+            outbox::to_address.eq(row.to_address),
             outbox::message.eq(row.message),
             outbox::status.eq("pending"),
             outbox::attempts.eq(0),
@@ -630,7 +658,12 @@ pub(super) fn insert_outbox(
 /// gets its list's `max(pos) + 1`, and the upsert never touches `pos`. (Two concurrent
 /// transactions adding different keys to one list may get the same `pos`; the key
 /// then breaks the tie. Nothing is lost, only that order is arbitrary.)
-fn apply_change(conn: &mut AnyConnection, change: &DataChange, fields: Option<&str>) -> Result<(), DieselError> {
+fn apply_change(
+    conn: &mut AnyConnection,
+    change: &DataChange,
+    fields: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), DieselError> {
     match change {
         DataChange::ListPut { list, item } => {
             let last: Option<i64> = list_items::table
@@ -711,6 +744,44 @@ fn apply_change(conn: &mut AnyConnection, change: &DataChange, fields: Option<&s
                         members::role.eq(m.role.as_str()),
                         members::timezone.eq(m.timezone.name()),
                         members::language.eq(&m.language),
+                    ))
+                    .execute(conn)?;
+            }
+            readdress_open_rows(conn, roster, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Unsent rows carry the address they were committed with; a roster change applies to
+/// them in the same transaction, so the sender needs no roster read: a member's open rows
+/// follow a new number, and a removed member's open rows are dead (as the sender used to
+/// decide at send time). Stranger rows (`member` empty) are not the roster's.
+fn readdress_open_rows(conn: &mut AnyConnection, roster: &[Member], now: NaiveDateTime) -> Result<(), DieselError> {
+    let open_members: Vec<String> = outbox::table
+        .filter(outbox::status.eq_any(super::outbox::OPEN))
+        .filter(outbox::member.ne(""))
+        .select(outbox::member)
+        .distinct()
+        .load(conn)?;
+    for name in open_members {
+        let rows = outbox::table
+            .filter(outbox::member.eq(&name))
+            .filter(outbox::status.eq_any(super::outbox::OPEN));
+        // `roster::find` as the engine and the sender match names (exact, then any case).
+        match roster::find(roster, &name).map(address_of) {
+            Some(address) => {
+                diesel::update(rows).set(outbox::to_address.eq(address)).execute(conn)?;
+            }
+            None => {
+                diesel::update(rows)
+                    .set((
+                        outbox::status.eq("dead"),
+                        outbox::next_attempt_at.eq(None::<NaiveDateTime>),
+                        outbox::last_error.eq(super::outbox::NOT_A_MEMBER),
+                        outbox::updated_at.eq(now),
+                        outbox::claimed_until.eq(None::<NaiveDateTime>),
+                        outbox::claimed_by.eq(None::<String>),
                     ))
                     .execute(conn)?;
             }

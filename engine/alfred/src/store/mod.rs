@@ -46,11 +46,11 @@ use diesel::RunQueryDsl;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use claim::Claim;
-pub use commit::{CommitOutcome, EventCommit, Fired, OrderCheck, StateCheck};
+pub use claim::{Claim, Claimed};
+pub use commit::{CommitOutcome, EventCommit, Fired, OrderCheck, StateCheck, address_of};
 pub use conn::{AnyConnection, AnyManager, Backend};
 pub use error::StoreError;
-pub use outbox::{DeliveryState, OutboxRow, OutboxStatus, WindowPlan};
+pub use outbox::{DeliveryState, NOT_A_MEMBER, OutboxRow, OutboxStatus, WindowPlan};
 pub use schedules::RunningSlot;
 
 /// The Postgres migration set.

@@ -178,7 +178,10 @@ pub struct OutboxRow {
     pub sent_at: Option<DateTime<Utc>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
-    /// Address of a non-member recipient (`+<wa_id>` or `user:<id>`); then `member` is empty.
+    /// Where the message goes: `+<E.164>` or `user:<id>`, resolved when the row was
+    /// committed (a roster change re-resolves open rows). `None` on rows written before
+    /// addresses were stored: the sender then looks the member up. A reply to a
+    /// non-member has an address and an empty `member`.
     pub to_address: Option<String>,
     /// [`WindowPlan`] JSON; `None` is the default plan.
     pub fallback: Option<String>,
@@ -189,6 +192,11 @@ pub struct OutboxRow {
 }
 
 impl OutboxRow {
+    /// A reply to a non-member (no member, only an address).
+    pub fn is_stranger(&self) -> bool {
+        self.member.is_empty()
+    }
+
     /// The message to send.
     pub fn out_message(&self) -> Result<OutMessage> {
         Ok(serde_json::from_str(&self.message)?)
@@ -229,7 +237,53 @@ pub(super) struct RawOutbox {
     window_action: Option<String>,
 }
 
+/// [`RawOutbox`]'s columns in its field order, for a `RETURNING` (diesel's
+/// `as_returning()` does not compile on the two-backend connection).
+type RawOutboxColumns = (
+    outbox::id,
+    outbox::member,
+    outbox::message,
+    outbox::status,
+    outbox::attempts,
+    outbox::next_attempt_at,
+    outbox::last_error,
+    outbox::error_code,
+    outbox::wamid,
+    outbox::delivery,
+    outbox::inbound_wamid,
+    outbox::created_at,
+    outbox::published_at,
+    outbox::sent_at,
+    outbox::updated_at,
+    outbox::to_address,
+    outbox::fallback,
+    outbox::deferred_at,
+    outbox::window_action,
+);
+
 impl RawOutbox {
+    pub(super) const COLUMNS: RawOutboxColumns = (
+        outbox::id,
+        outbox::member,
+        outbox::message,
+        outbox::status,
+        outbox::attempts,
+        outbox::next_attempt_at,
+        outbox::last_error,
+        outbox::error_code,
+        outbox::wamid,
+        outbox::delivery,
+        outbox::inbound_wamid,
+        outbox::created_at,
+        outbox::published_at,
+        outbox::sent_at,
+        outbox::updated_at,
+        outbox::to_address,
+        outbox::fallback,
+        outbox::deferred_at,
+        outbox::window_action,
+    );
+
     pub(super) fn into_row(self) -> Result<OutboxRow> {
         // The CHECK constraints make both failures impossible short of manual edits.
         let status = OutboxStatus::parse(&self.status)
@@ -267,6 +321,9 @@ impl RawOutbox {
 
 /// Statuses a send outcome may be recorded over. `sent` and `dead` are final.
 pub(super) const OPEN: [&str; 2] = ["pending", "failed"];
+
+/// The dead-letter reason of a row whose member left the household before it was sent.
+pub const NOT_A_MEMBER: &str = "recipient is no longer a household member";
 
 impl Store {
     /// Pending rows never published and committed at or before `older_than`, oldest
@@ -548,6 +605,7 @@ impl Store {
                 conn,
                 &NewOutbox {
                     member: &row.member,
+                    to_address: row.to_address.as_deref(),
                     message: &message,
                     fallback: fallback.as_deref(),
                     inbound_wamid: row.inbound_wamid.as_deref(),
