@@ -5,13 +5,15 @@
 #   bash engine/load/run.sh e2e-embedded    # alfred serve, SQLite + SQL queue → fake Graph API
 #   bash engine/load/run.sh e2e-pg          # alfred serve, Postgres + Redis → fake Graph API
 #   bash engine/load/run.sh e2e-pg-workers  # the same plus 2 extra `alfred worker` processes
+#   bash engine/load/run.sh sender-pg       # webhook + worker fill the outbox, then alfred sender drains it
+#   bash engine/load/run.sh sender-embedded # the same on the embedded SQLite file + SQL queue
 #   bash engine/load/run.sh idle-rss        # alfred serve (embedded), idle: VmRSS / VmHWM
 #   bash engine/load/run.sh ready           # exec → first /readyz 200, migrated db, embedded and pg
 #
 # Needs: a release build (cargo build --release --bin alfred), wrk, python3, psql, redis-cli.
 # Knobs (env): ALFRED_BIN, LOAD_DIR, LOAD_PG (server URL, no database), LOAD_REDIS (a Redis
 # *database* the script may clear of its `alfred-*` keys), LOAD_PORT, LOAD_FAKE_PORT, LOAD_N
-# (messages per e2e run), LOAD_DURATION (wrk -d), LOAD_RUNS (ready), RUST_LOG.
+# (messages per e2e or sender run), LOAD_DURATION (wrk -d), LOAD_RUNS (ready), RUST_LOG.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -179,6 +181,64 @@ e2e() { # mode: embedded | pg | pg-workers
   note "RESULT e2e-$mode: $(awk -v n="$n" -v s="$secs" 'BEGIN {printf "%.0f", n / s}') messages/s sustained (webhook → reply at the fake)"
 }
 
+# The sender alone: `alfred webhook` + `alfred worker` fill the outbox (N replies, N read
+# receipts) with no sender running; then `alfred sender` starts and drains it. Rate =
+# (N - 1) / (first send → N-th send at the fake), so start-up is not counted.
+sender_only() { # mode: embedded | pg
+  local mode="$1" n="${LOAD_N:-5000}"
+  fresh_run_dir "sender-$mode"
+  "$BIN" fake-graph --addr "127.0.0.1:$FAKE_PORT" >"$WORK/fake.out" 2>"$WORK/fake.err" &
+  PIDS+=("$!")
+  export WHATSAPP_API_BASE="http://127.0.0.1:$FAKE_PORT" WHATSAPP_TOKEN="fake-graph-token" \
+    WHATSAPP_PHONE_ID="$PHONE_ID" ALFRED_PACING="${ALFRED_PACING:-off}"
+  local count_rows
+  if [[ "$mode" == pg ]]; then
+    fresh_redis
+    fresh_pg
+    export DATABASE_URL="$DB_URL" REDIS_URL="$REDIS"
+    count_rows() { psql -tAq "$DB_URL" -c "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"; }
+  else
+    (cd "$RUN_DIR" && "$BIN" migrate >/dev/null)
+    count_rows() {
+      python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(
+        "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL").fetchone()[0])' "$RUN_DIR/data/alfred.db"
+    }
+  fi
+  start webhook webhook
+  wait_ready "http://127.0.0.1:$PORT/readyz"
+  start worker worker
+  gen "$n"
+  sleep 1
+  ONCE=1 BODIES="$WORK/bodies.tsv" wrk -t2 -c32 -d600s -s "$HERE/webhook.lua" \
+    "http://127.0.0.1:$PORT/webhook" >"$WORK/wrk.txt" &
+  local wrk_pid=$!
+  PIDS+=("$wrk_pid")
+  local deadline=$(( $(date +%s) + 600 ))
+  until (( $(count_rows) >= n )); do
+    (( $(date +%s) < deadline )) || die "only $(count_rows) outbox rows published after 600 s"
+    sleep 0.5
+  done
+  sleep 1 # the last 200s are on their way back to wrk
+  kill -INT "$wrk_pid"; wait "$wrk_pid" || true
+  grep -q "posts=$n ok=$n other=0" "$WORK/wrk.txt" || die "not every POST got a 200 (see $WORK/wrk.txt)"
+  note "outbox filled: $(count_rows) published rows, no sender running"
+  machine
+  start sender sender
+  deadline=$(( $(date +%s) + 600 ))
+  until awk -v n="$n" '$3 >= n {found=1} END {exit !found}' "$WORK/fake.out"; do
+    (( $(date +%s) < deadline )) || die "only $(tail -1 "$WORK/fake.out") sends after 600 s"
+    sleep 0.2
+  done
+  sleep 2 # anything beyond N would be a duplicate send
+  machine
+  local t_first t_last secs
+  t_first=$(awk '$3 >= 1 {print $1; exit}' "$WORK/fake.out")
+  t_last=$(awk -v n="$n" '$3 >= n {print $1; exit}' "$WORK/fake.out")
+  secs=$(awk -v a="$t_first" -v b="$t_last" 'BEGIN {printf "%.2f", (b - a) / 1000}')
+  note "first send → send $n at the fake: ${secs} s; fake totals (time requests sends): $(tail -1 "$WORK/fake.out")"
+  note "RESULT sender-$mode: $(awk -v n="$n" -v s="$secs" 'BEGIN {printf "%.0f", (n - 1) / s}') sends/s (one sender process draining a full outbox; read receipts included)"
+}
+
 idle_rss() {
   fresh_run_dir idle-rss
   start serve serve
@@ -215,6 +275,8 @@ case "${1:-}" in
   e2e-embedded) e2e embedded ;;
   e2e-pg) e2e pg ;;
   e2e-pg-workers) e2e pg-workers ;;
+  sender-embedded) sender_only embedded ;;
+  sender-pg) sender_only pg ;;
   idle-rss) idle_rss ;;
   ready) ready ;;
   *) sed -n '2,14p' "$0"; exit 2 ;;
