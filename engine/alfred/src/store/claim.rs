@@ -125,7 +125,7 @@ impl Store {
             outbox::claimed_until.eq(Some(to_db(now + lease))),
             outbox::claimed_by.eq(Some(by)),
         ))
-        .returning(RawOutbox::COLUMNS)
+        .returning(<RawOutbox as Selectable<super::conn::MultiBackend>>::construct_selection())
         .get_result(&mut *conn)
         .optional()?;
         if let Some(raw) = raw {

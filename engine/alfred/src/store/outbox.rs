@@ -237,53 +237,7 @@ pub(super) struct RawOutbox {
     window_action: Option<String>,
 }
 
-/// [`RawOutbox`]'s columns in its field order, for a `RETURNING` (diesel's
-/// `as_returning()` does not compile on the two-backend connection).
-type RawOutboxColumns = (
-    outbox::id,
-    outbox::member,
-    outbox::message,
-    outbox::status,
-    outbox::attempts,
-    outbox::next_attempt_at,
-    outbox::last_error,
-    outbox::error_code,
-    outbox::wamid,
-    outbox::delivery,
-    outbox::inbound_wamid,
-    outbox::created_at,
-    outbox::published_at,
-    outbox::sent_at,
-    outbox::updated_at,
-    outbox::to_address,
-    outbox::fallback,
-    outbox::deferred_at,
-    outbox::window_action,
-);
-
 impl RawOutbox {
-    pub(super) const COLUMNS: RawOutboxColumns = (
-        outbox::id,
-        outbox::member,
-        outbox::message,
-        outbox::status,
-        outbox::attempts,
-        outbox::next_attempt_at,
-        outbox::last_error,
-        outbox::error_code,
-        outbox::wamid,
-        outbox::delivery,
-        outbox::inbound_wamid,
-        outbox::created_at,
-        outbox::published_at,
-        outbox::sent_at,
-        outbox::updated_at,
-        outbox::to_address,
-        outbox::fallback,
-        outbox::deferred_at,
-        outbox::window_action,
-    );
-
     pub(super) fn into_row(self) -> Result<OutboxRow> {
         // The CHECK constraints make both failures impossible short of manual edits.
         let status = OutboxStatus::parse(&self.status)
