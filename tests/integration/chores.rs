@@ -23,6 +23,12 @@ fn sent(fake: &fake_graph::FakeGraph) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The pending durable timers as (id, member).
+fn pending_timers(svc: &Running) -> Vec<(String, String)> {
+    let timers = svc.service.store.pending_timers().unwrap();
+    timers.into_iter().map(|t| (t.id, t.member)).collect()
+}
+
 /// Posts `text` from `number` and waits until `n` texts were sent in all.
 async fn say(svc: &Running, fake: &fake_graph::FakeGraph, number: &str, wamid: &str, text: &str, n: usize) {
     assert_eq!(svc.post(&text_webhook(number, wamid, text)).await, 200);
@@ -74,14 +80,7 @@ async fn a_rotating_weekly_chore_moves_to_the_next_member_when_done(backend: Bac
             ),
         ]
     );
-    let timers = svc.service.store.pending_timers().unwrap();
-    assert_eq!(
-        timers
-            .iter()
-            .map(|t| (t.id.as_str(), t.member.as_str()))
-            .collect::<Vec<_>>(),
-        vec![("chore-1", "Ben")]
-    );
+    assert_eq!(pending_timers(&svc), [("chore-1".to_owned(), "Ben".to_owned())]);
 
     // Due on a later day than today: Alfred asks first, so a "done" sent twice cannot
     // skip a turn. The question has buttons (an interactive message).
@@ -115,13 +114,6 @@ async fn a_rotating_weekly_chore_moves_to_the_next_member_when_done(backend: Bac
     assert_eq!(next["repeat"], "every monday");
     assert_eq!(next["rotation"], serde_json::json!(["Tom", "Ben"]));
     // The old reminder is cancelled; the new one waits for Tom.
-    let timers = svc.service.store.pending_timers().unwrap();
-    assert_eq!(
-        timers
-            .iter()
-            .map(|t| (t.id.as_str(), t.member.as_str()))
-            .collect::<Vec<_>>(),
-        vec![("chore-2", "Tom")]
-    );
+    assert_eq!(pending_timers(&svc), [("chore-2".to_owned(), "Tom".to_owned())]);
     svc.stop().await;
 }

@@ -1748,63 +1748,63 @@ impl<'a> Run<'a> {
     }
 
     fn recipients(&mut self, r: &Recipient) -> Result<Vec<String>, StepError> {
-        if let Recipient::Named(t) = r {
-            let name = self.render(t)?;
-            return match roster::find(self.roster(), name.trim()) {
-                Some(m) => Ok(vec![m.name.clone()]),
-                None => Err(StepError::new(format!("no member named `{}`", name.trim()))),
-            };
-        }
-        if let Recipient::Members(e) = r {
-            let value = self.eval(e)?;
-            let serde_json::Value::Array(items) = value else {
-                return Err(StepError::new(format!(
-                    "`to_members` must give a list of member names, not `{value}`"
-                )));
-            };
-            let mut names: Vec<String> = Vec::with_capacity(items.len());
-            for item in &items {
-                let name = match item {
-                    serde_json::Value::String(s) => s.as_str(),
-                    serde_json::Value::Object(o) => o.get("name").and_then(|n| n.as_str()).unwrap_or_default(),
-                    _ => "",
-                };
-                // A stored name can outlive its member (an admin removed them): skip it,
-                // so one stale opt-in cannot fail everybody's change.
-                let Some(m) = roster::find(self.roster(), name.trim()) else {
-                    let step = self.state.frames.last().map(|f| f.step.clone()).unwrap_or_default();
-                    let name = if name.is_empty() {
-                        item.to_string()
-                    } else {
-                        name.to_owned()
-                    };
-                    self.trace.push(Trace::NotAMember { step, name });
-                    continue;
-                };
-                if !names.contains(&m.name) {
-                    names.push(m.name.clone());
+        let names = |keep: &dyn Fn(&Member) -> bool| -> Vec<String> {
+            self.roster()
+                .iter()
+                .filter(|m| keep(m))
+                .map(|m| m.name.clone())
+                .collect()
+        };
+        let me = self.member.name.clone();
+        Ok(match r {
+            Recipient::Current => vec![me],
+            Recipient::Others => names(&|m| m.name != me),
+            Recipient::Admins => names(&|m| m.role == Role::Admin),
+            Recipient::Adults => names(&|m| m.role != Role::Child),
+            Recipient::Everyone => names(&|_| true),
+            Recipient::Named(t) => {
+                let name = self.render(t)?;
+                match roster::find(self.roster(), name.trim()) {
+                    Some(m) => vec![m.name.clone()],
+                    None => return Err(StepError::new(format!("no member named `{}`", name.trim()))),
                 }
             }
-            return Ok(names);
-        }
-        let all = self.roster();
-        let me = &self.member.name;
-        Ok(match r {
-            // Named and Members were resolved above.
-            Recipient::Current | Recipient::Named(_) | Recipient::Members(_) => vec![me.clone()],
-            Recipient::Others => all.iter().filter(|m| &m.name != me).map(|m| m.name.clone()).collect(),
-            Recipient::Admins => all
-                .iter()
-                .filter(|m| m.role == Role::Admin)
-                .map(|m| m.name.clone())
-                .collect(),
-            Recipient::Adults => all
-                .iter()
-                .filter(|m| m.role != Role::Child)
-                .map(|m| m.name.clone())
-                .collect(),
-            Recipient::Everyone => all.iter().map(|m| m.name.clone()).collect(),
+            Recipient::Members(e) => self.members_of(e)?,
         })
+    }
+
+    /// The members a `to_members` expression names, once each, in its order.
+    fn members_of(&mut self, e: &Expr) -> Result<Vec<String>, StepError> {
+        let value = self.eval(e)?;
+        let serde_json::Value::Array(items) = value else {
+            return Err(StepError::new(format!(
+                "`to_members` must give a list of member names, not `{value}`"
+            )));
+        };
+        let mut names: Vec<String> = Vec::with_capacity(items.len());
+        for item in &items {
+            let name = match item {
+                serde_json::Value::String(s) => s.as_str(),
+                serde_json::Value::Object(o) => o.get("name").and_then(|n| n.as_str()).unwrap_or_default(),
+                _ => "",
+            };
+            // A stored name can outlive its member (an admin removed them): skip it,
+            // so one stale opt-in cannot fail everybody's change.
+            let Some(m) = roster::find(self.roster(), name.trim()) else {
+                let step = self.state.frames.last().map(|f| f.step.clone()).unwrap_or_default();
+                let name = if name.is_empty() {
+                    item.to_string()
+                } else {
+                    name.to_owned()
+                };
+                self.trace.push(Trace::NotAMember { step, name });
+                continue;
+            };
+            if !names.contains(&m.name) {
+                names.push(m.name.clone());
+            }
+        }
+        Ok(names)
     }
 
     // ---- template context ----------------------------------------------------------
