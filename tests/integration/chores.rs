@@ -5,8 +5,9 @@
 
 use alfred::fake_graph;
 use alfred::serve::Roles;
+use chrono::{TimeZone, Utc};
 
-use super::pipeline::{Backend, Running, eventually, sends};
+use super::pipeline::{Backend, Running, VirtualClock, eventually, sends};
 use crate::support::text_webhook;
 
 /// Numbers as the webhook has them (`from`) and as Alfred sends to them (`to`).
@@ -39,7 +40,11 @@ on_both_backends!(a_rotating_weekly_chore_moves_to_the_next_member_when_done);
 
 async fn a_rotating_weekly_chore_moves_to_the_next_member_when_done(backend: Backend) {
     let fake = fake_graph::start().await;
-    let svc = Running::start(backend.build(&fake).await, Roles::ALL).await;
+    // A Wednesday morning: no briefing or Sunday summary is in its catch-up hour, whatever
+    // the wall clock says.
+    let mut service = backend.build(&fake).await;
+    service.clock = VirtualClock::at(Utc.with_ymd_and_hms(2030, 1, 2, 10, 0, 0).unwrap()).clock();
+    let svc = Running::start(service, Roles::ALL).await;
 
     // Ben writes first, so his 24-hour window is open for Anna's notification.
     say(&svc, &fake, BEN, "wamid.CH1", "my chores pls", 1).await;

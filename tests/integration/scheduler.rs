@@ -8,9 +8,9 @@ use alfred::serve::Roles;
 use alfred::store::EventCommit;
 use alfred_core::data::{DataChange, Record};
 use alfred_core::event::{Effect, TimerFired, TimerSpec};
-use chrono::{TimeDelta, Utc};
+use chrono::{TimeDelta, TimeZone, Utc};
 
-use super::pipeline::{Backend, Running, eventually};
+use super::pipeline::{Backend, Running, VirtualClock, eventually};
 
 const REMINDER: &str =
     "⏰ Reminder: \"Take out the trash\" is due now. Say \"done Take out the trash\" when it's done.";
@@ -27,10 +27,13 @@ async fn scale_out_overdue_timer_fires_once_after_start() {
 
 async fn overdue_timer_scenario(backend: Backend) {
     let fake = fake_graph::start().await;
-    let service = backend.build(&fake).await;
+    let mut service = backend.build(&fake).await;
+    // A Saturday afternoon: no weekday briefing or Sunday summary is in its catch-up hour,
+    // so the timer is the only thing due, whatever the wall clock says.
+    let now = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
+    service.clock = VirtualClock::at(now).clock();
     // Written before the start, as a previous run of Alfred would have: an open chore
     // whose reminder was due an hour ago, while Alfred was down.
-    let now = Utc::now();
     let due = now - TimeDelta::hours(1);
     let fields =
         serde_json::json!({ "title": "Take out the trash", "assignee": "Ben", "done": false, "due": due.to_rfc3339() });

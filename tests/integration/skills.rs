@@ -3,14 +3,11 @@
 //! data in the database. (Groceries' "add bananas" is in `service.rs`; the skills' every
 //! path is in `flows/tests/` on a virtual clock.)
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use alfred::fake_graph;
 use alfred::serve::Roles;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 
-use super::pipeline::{Backend, Running, accepted_texts, eventually, sends};
+use super::pipeline::{Backend, Running, VirtualClock, accepted_texts, eventually, sends};
 use crate::support::{root, text_webhook};
 
 on_both_backends!(reminders_store_a_record_and_a_durable_timer);
@@ -83,22 +80,6 @@ async fn the_car_log_and_the_briefing_opt_out_are_stored(backend: Backend) {
     assert_eq!(data.collection("car_log")[0].fields["driver"], "Ben");
     assert_eq!(data.collection("briefing_optout")[0].fields["member"], "Anna");
     svc.stop().await;
-}
-
-/// A clock the test moves by hand; every role of the service reads it.
-struct VirtualClock(Arc<AtomicI64>);
-
-impl VirtualClock {
-    fn at(t: DateTime<Utc>) -> VirtualClock {
-        VirtualClock(Arc::new(AtomicI64::new(t.timestamp_millis())))
-    }
-    fn set(&self, t: DateTime<Utc>) {
-        self.0.store(t.timestamp_millis(), Ordering::SeqCst);
-    }
-    fn clock(&self) -> alfred::serve::Clock {
-        let millis = self.0.clone();
-        Arc::new(move || DateTime::from_timestamp_millis(millis.load(Ordering::SeqCst)).expect("in range"))
-    }
 }
 
 /// The message bodies the fake Graph API accepted for one number, in order.
