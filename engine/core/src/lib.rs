@@ -42,6 +42,3 @@ pub mod window;
 
 pub use check::{Checked, SourceFile, load};
 pub use engine::handle;
-
-#[cfg(test)]
-mod engine_tests;

@@ -1,0 +1,361 @@
+//! Questions: prefilling an answer from the message that started the flow, taking
+//! the member's answer, validating it (numbers, dates, durations, choices, items,
+//! members, yes/no) and giving up after too many tries.
+//!
+//! It does not render or send the question (that is [`super::send`]).
+
+use crate::event::{Effect, InboundMessage, Return, Trace, Values};
+use crate::flow::{Action, AskSpec, Text, Validator};
+use crate::parse::{normalize, parse_datetime, parse_duration, parse_member_list, parse_number};
+use crate::roster::{self, RosterError};
+use crate::tmpl::Tpl;
+
+use super::routing::Routing;
+use super::{Run, StepError, ask_timer_id};
+
+/// What an ask's `prefill` gave.
+pub(super) enum Prefill {
+    /// Nothing: ask as usual.
+    Empty,
+    /// A valid answer, stored: the question is skipped.
+    Filled,
+    /// Text that is not a valid answer; the hint says why.
+    Invalid(String),
+}
+
+const GIVE_UP: &str = "Sorry, I still didn't get that. Let's leave it for now.";
+
+fn yes_no(n: &str) -> Option<bool> {
+    const YES: &[&str] = &[
+        "yes",
+        "y",
+        "yeah",
+        "yep",
+        "yup",
+        "ok",
+        "okay",
+        "sure",
+        "ja",
+        "jawohl",
+        "yes please",
+        "oui",
+        "si",
+        "true",
+        "1",
+    ];
+    const NO: &[&str] = &[
+        "no",
+        "n",
+        "nope",
+        "nah",
+        "nee",
+        "nein",
+        "non",
+        "no thanks",
+        "false",
+        "0",
+    ];
+    if YES.contains(&n) {
+        Some(true)
+    } else if NO.contains(&n) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+impl<'a> Run<'a> {
+    /// Fills the ask's slot from its `prefill` if that renders to a valid answer; the
+    /// question is then skipped. An empty or invalid prefill means "ask".
+    pub(super) fn prefilled(&mut self, ask: &AskSpec, prefill: &Tpl) -> Result<Prefill, StepError> {
+        let text = self.render(prefill)?;
+        if text.trim().is_empty() {
+            return Ok(Prefill::Empty);
+        }
+        let (value, captures) = match self.validate(ask, &InboundMessage::text(text)) {
+            Ok(answer) => answer,
+            Err(hint) => {
+                self.trace.push(Trace::Answer {
+                    slot: ask.slot.clone(),
+                    accepted: false,
+                    attempt: 0,
+                });
+                return Ok(Prefill::Invalid(hint));
+            }
+        };
+        self.trace.push(Trace::Answer {
+            slot: ask.slot.clone(),
+            accepted: true,
+            attempt: 0,
+        });
+        if let Some(top) = self.state.frames.last_mut() {
+            top.slots.insert(ask.slot.clone(), value);
+            for (k, v) in captures {
+                top.slots.insert(k, serde_json::Value::String(v));
+            }
+        }
+        Ok(Prefill::Filled)
+    }
+
+    pub(super) fn answer(&mut self, m: &'a InboundMessage) {
+        let Some((fi, si)) = self.top() else { return };
+        let fs = self.fs;
+        let step = &fs.flows[fi].steps[si];
+        let Action::Ask(ask) = &step.action else {
+            // Defensive: a waiting frame always sits on an ask; recover by resetting.
+            self.clear_frames();
+            return;
+        };
+        let attempt = self.state.frames.last().map_or(1, |f| f.attempts + 1);
+        match self.validate(ask, m) {
+            Ok(value) => {
+                self.trace.push(Trace::Answer {
+                    slot: ask.slot.clone(),
+                    accepted: true,
+                    attempt,
+                });
+                if let Some(top) = self.state.frames.last_mut() {
+                    top.slots.insert(ask.slot.clone(), value.0);
+                    for (k, v) in value.1 {
+                        top.slots.insert(k, serde_json::Value::String(v));
+                    }
+                    top.waiting = false;
+                    top.attempts = 0;
+                    top.choices.clear();
+                }
+                if ask.timeout.is_some() {
+                    self.effects.push(Effect::CancelTimer {
+                        id: ask_timer_id(&self.member.name),
+                    });
+                }
+                match self.next_target(&step.next) {
+                    Ok(t) => self.go(fi, t),
+                    Err(e) => return self.fail(&step.id, e),
+                }
+                self.run_steps();
+            }
+            Err(hint) => {
+                self.trace.push(Trace::Answer {
+                    slot: ask.slot.clone(),
+                    accepted: false,
+                    attempt,
+                });
+                if attempt >= ask.max_attempts {
+                    if let Some(top) = self.state.frames.last_mut() {
+                        top.waiting = false;
+                        top.attempts = 0;
+                        top.choices.clear();
+                    }
+                    if ask.timeout.is_some() {
+                        self.effects.push(Effect::CancelTimer {
+                            id: ask_timer_id(&self.member.name),
+                        });
+                    }
+                    match ask.on_fail {
+                        Some(t) => {
+                            self.go(fi, t);
+                            self.run_steps();
+                        }
+                        None => {
+                            if let Err(e) = self.send_text(&Text::literal(GIVE_UP)) {
+                                return self.fail(&step.id, e);
+                            }
+                            self.end_frame();
+                            self.run_steps();
+                            self.start_given_up_message(m);
+                        }
+                    }
+                    return;
+                }
+                if let Some(top) = self.state.frames.last_mut() {
+                    top.attempts = attempt;
+                }
+                let reprompt = match &ask.reprompt {
+                    Some(t) => self.render_text(t),
+                    None => Ok(hint),
+                };
+                let res = reprompt.and_then(|body| self.send_prompt(ask, Some(body)).map(|_| ()));
+                if let Err(e) = res {
+                    self.fail(&step.id, e);
+                }
+            }
+        }
+    }
+
+    /// A message that used up a question's last attempt is often not an answer at all but
+    /// a new request ("remind Ben at 8 …" while a button question waits). Once nothing
+    /// else waits, it starts whatever it would start when idle, so it is not lost; text
+    /// that only the fallback would take stays dropped (the give-up reply said so).
+    fn start_given_up_message(&mut self, m: &'a InboundMessage) {
+        if !self.state.frames.is_empty() {
+            return;
+        }
+        let normalized = m.text.as_deref().map(normalize).unwrap_or_default();
+        if let Some((t, caps)) = self.route(m, &normalized, Routing::NotFallback, None) {
+            self.captures = caps;
+            self.start_flow(t.flow, t.start, Return::None, Values::new());
+        }
+    }
+
+    /// Validates an answer: the slot value plus extra named captures.
+    fn validate(
+        &self,
+        ask: &AskSpec,
+        m: &InboundMessage,
+    ) -> Result<(serde_json::Value, Vec<(String, String)>), String> {
+        let choices = self.state.frames.last().map(|f| f.choices.as_slice()).unwrap_or(&[]);
+        // A tap on one of the offered options is always a valid answer. Under `yes_no`,
+        // buttons with ids `yes`/`no` answer true/false like typed text does: the id
+        // string "no" would otherwise be a truthy answer ("No, keep" removing a member).
+        if let Some(id) = &m.reply_id
+            && choices.iter().any(|c| &c.id == id)
+        {
+            let value = match (&ask.validator, yes_no(&normalize(id))) {
+                (Validator::YesNo, Some(b)) => serde_json::Value::Bool(b),
+                _ => serde_json::Value::String(id.clone()),
+            };
+            return Ok((value, Vec::new()));
+        }
+        let text = m.text.as_deref().map(str::trim).unwrap_or_default();
+        let text = if text.is_empty() {
+            m.reply_title.as_deref().unwrap_or_default().trim()
+        } else {
+            text
+        };
+        let options_hint = || {
+            let titles: Vec<&str> = choices.iter().map(|c| c.title.as_str()).collect();
+            format!("Please choose one of: {}.", titles.join(", "))
+        };
+        if text.is_empty() {
+            return Err(if choices.is_empty() {
+                "Please answer with a text message.".to_owned()
+            } else {
+                options_hint()
+            });
+        }
+        let n = normalize(text);
+        let str_value = |s: &str| serde_json::Value::String(s.to_owned());
+        match &ask.validator {
+            Validator::Any => {
+                if choices.is_empty() {
+                    Ok((str_value(text), Vec::new()))
+                } else {
+                    match choices
+                        .iter()
+                        .find(|c| normalize(&c.title) == n || normalize(&c.id) == n)
+                    {
+                        Some(c) => Ok((str_value(&c.id), Vec::new())),
+                        None => Err(options_hint()),
+                    }
+                }
+            }
+            Validator::Choice(opts) => match opts.iter().find(|(k, _)| *k == n) {
+                Some((_, v)) => Ok((str_value(v), Vec::new())),
+                // Offered buttons are named by their titles, not their ids.
+                None if !choices.is_empty() => Err(options_hint()),
+                None => {
+                    let mut names: Vec<&str> = opts.iter().map(|(_, v)| v.as_str()).collect();
+                    names.dedup();
+                    Err(format!("Please answer with one of: {}.", names.join(", ")))
+                }
+            },
+            Validator::Regex(re) => match re.captures(text) {
+                Some(c) => {
+                    let extra = re
+                        .capture_names()
+                        .flatten()
+                        .filter_map(|name| c.name(name).map(|v| (name.to_owned(), v.as_str().to_owned())))
+                        .collect();
+                    Ok((str_value(text), extra))
+                }
+                None => Err("That doesn't look right. Please try again.".to_owned()),
+            },
+            Validator::Number(min, max) => match parse_number(text) {
+                Some(x) if min.is_none_or(|m| x >= m) && max.is_none_or(|m| x <= m) => {
+                    let v = serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number);
+                    // Whole numbers stay integers, so templates print "3", not "3.0".
+                    let v = if x.fract() == 0.0 && x.abs() < 9e15 {
+                        serde_json::json!(x as i64)
+                    } else {
+                        v
+                    };
+                    Ok((v, Vec::new()))
+                }
+                Some(_) => Err(match (min, max) {
+                    (Some(a), Some(b)) => format!("Please give a number from {a} to {b}."),
+                    (Some(a), None) => format!("Please give a number of at least {a}."),
+                    (None, Some(b)) => format!("Please give a number of at most {b}."),
+                    (None, None) => "Please give a number.".to_owned(),
+                }),
+                None => Err("Please answer with a number.".to_owned()),
+            },
+            Validator::DateTime => match parse_datetime(text, self.now, self.member.timezone) {
+                Ok(dt) => Ok((
+                    str_value(&dt.with_timezone(&self.member.timezone).to_rfc3339()),
+                    Vec::new(),
+                )),
+                Err(_) => {
+                    Err("I didn't get that time. Try \"tomorrow 18:00\", \"at 6pm\" or \"in 20 minutes\".".to_owned())
+                }
+            },
+            Validator::Duration => match parse_duration(text) {
+                Ok(_) => Ok((str_value(text), Vec::new())),
+                Err(_) => Err("I didn't get that duration. Try \"20m\", \"2 hours\" or \"1h30m\".".to_owned()),
+            },
+            Validator::Member => {
+                if matches!(n.as_str(), "me" | "myself" | "ik" | "ich") {
+                    return Ok((str_value(&self.member.name), Vec::new()));
+                }
+                match self.roster().iter().find(|mm| normalize(&mm.name) == n) {
+                    Some(mm) => Ok((str_value(&mm.name), Vec::new())),
+                    None => {
+                        let names: Vec<&str> = self.roster().iter().map(|m| m.name.as_str()).collect();
+                        Err(format!("Who do you mean? {}.", names.join(", ")))
+                    }
+                }
+            }
+            Validator::Phone => match roster::normalize_phone(text) {
+                Ok(p) => Ok((str_value(&p), Vec::new())),
+                Err(_) => Err("Please give the number with its country code, like +31 6 1234 5678.".to_owned()),
+            },
+            Validator::Timezone => match roster::parse_timezone(text) {
+                Ok(tz) => Ok((str_value(tz.name()), Vec::new())),
+                Err(RosterError::BadTimezone(_, Some(hint))) => {
+                    Err(format!("I don't know that time zone. Did you mean {hint}?"))
+                }
+                Err(_) => Err("I don't know that time zone. Try a name like America/New_York.".to_owned()),
+            },
+            // A button title typed out ("No, keep") is that button.
+            Validator::YesNo => match yes_no(&n).or_else(|| {
+                choices
+                    .iter()
+                    .find(|c| normalize(&c.title) == n)
+                    .and_then(|c| yes_no(&normalize(&c.id)))
+            }) {
+                Some(b) => Ok((serde_json::Value::Bool(b), Vec::new())),
+                None => Err("Please answer yes or no.".to_owned()),
+            },
+            Validator::Members => {
+                // The members in effect: household.yaml, or as changed over chat.
+                let names: Vec<&str> = self.roster().iter().map(|m| m.name.as_str()).collect();
+                match parse_member_list(text, &self.member.name, &names) {
+                    Some(found) => Ok((serde_json::json!(found), Vec::new())),
+                    None => Err(format!(
+                        "Who do you mean? A name ({}), several names (\"{} and {}\", they take turns) or \"everyone\".",
+                        names.join(", "),
+                        names.first().copied().unwrap_or("Anna"),
+                        names.last().copied().unwrap_or("Ben"),
+                    )),
+                }
+            }
+            Validator::Recurrence => match crate::recur::parse_answer(text) {
+                Some(crate::recur::Answer::Once) => Ok((str_value(""), Vec::new())),
+                Some(crate::recur::Answer::Repeats(rule)) => Ok((str_value(&rule.to_string()), Vec::new())),
+                None => Err(
+                    "How often? Say \"daily\", \"every monday\", \"every 2 weeks\", \"on the 1st\" or \"no\"."
+                        .to_owned(),
+                ),
+            },
+        }
+    }
+}
