@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::flow::Member;
+use crate::member::Member;
 
 /// One item on a list.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

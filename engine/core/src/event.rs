@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataChange;
-use crate::model::MessageKind;
-use crate::window::WindowPolicy;
+use crate::model::{MessageKind, WindowPolicy};
 
 /// A JSON object of slot or variable values.
 pub type Values = BTreeMap<String, serde_json::Value>;

@@ -11,6 +11,7 @@ use chrono::Duration;
 use chrono_tz::Tz;
 use regex::{Regex, RegexSet};
 
+pub use crate::member::Member;
 use crate::model::{Audience, MessageKind, Role, TemplateParamType};
 use crate::schedule::CronSchedule;
 use crate::tmpl::{Expr, Templates, Tpl};
@@ -139,47 +140,13 @@ impl Household {
     /// A member of `household.yaml` by name (case-insensitive). At run time use
     /// `crate::roster::effective`: an admin may have changed the members since.
     pub fn member(&self, name: &str) -> Option<&Member> {
-        crate::roster::find(&self.members, name)
+        crate::member::find(&self.members, name)
     }
 
     /// A member of `household.yaml` by phone number (digits only compared) or WhatsApp
     /// user id. At run time use `crate::roster::find_by_address` on the effective roster.
     pub fn member_by_address(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<&Member> {
-        crate::roster::find_by_address(&self.members, wa_id, user_id)
-    }
-}
-
-/// A member, compiled. Also the stored form of a roster changed over chat.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Member {
-    /// Name.
-    pub name: String,
-    /// E.164 phone, if known.
-    pub phone: Option<String>,
-    /// WhatsApp business-scoped user id, if known.
-    pub user_id: Option<String>,
-    /// Role.
-    pub role: Role,
-    /// Time zone (member's or household's).
-    #[serde(with = "tz_name")]
-    pub timezone: Tz,
-    /// Language (member's or household's).
-    pub language: String,
-}
-
-/// A time zone stored by its IANA name.
-mod tz_name {
-    use chrono_tz::Tz;
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(super) fn serialize<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(tz.name())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
-        let name = String::deserialize(d)?;
-        name.parse::<Tz>()
-            .map_err(|_| de::Error::custom(format!("unknown time zone `{name}`")))
+        crate::member::find_by_address(&self.members, wa_id, user_id)
     }
 }
 

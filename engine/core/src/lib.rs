@@ -10,6 +10,7 @@
 //! - [`check`]: sources → diagnostics + compiled [`flow::FlowSet`].
 //! - [`diag`]: diagnostics and their rustc-style rendering.
 //! - [`flow`]: the compiled flow set the engine runs.
+//! - [`member`]: a member and looking one up by name, phone or user id.
 //! - [`tmpl`]: minijinja templates and expressions.
 //! - [`engine`]: `handle(flows, state, event, data, now) -> Outcome`.
 //! - [`event`]: events in; state, effects and trace out.
@@ -29,6 +30,7 @@ pub mod diag;
 pub mod engine;
 pub mod event;
 pub mod flow;
+pub mod member;
 pub mod model;
 pub mod parse;
 pub mod recur;

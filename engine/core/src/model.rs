@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 use std::fmt;
 
-use crate::window::WindowPolicy;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -965,4 +964,23 @@ pub struct MemberRemoveDef {
     /// Variable that receives the removed member.
     #[serde(rename = "as")]
     pub into: Option<String>,
+}
+
+/// What to do with a free-form message that has no template fallback when the window
+/// is closed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowPolicy {
+    /// Keep it and send it as soon as the member writes again (which reopens the window).
+    #[default]
+    Defer,
+    /// Do not send it at all.
+    Drop,
+}
+
+impl WindowPolicy {
+    /// Whether this is the default (keeps serialized outbound messages unchanged).
+    pub fn is_default(&self) -> bool {
+        *self == WindowPolicy::default()
+    }
 }

@@ -11,7 +11,9 @@ use chrono_tz::{TZ_VARIANTS, Tz};
 
 use crate::data::HouseholdData;
 use crate::diag::did_you_mean;
-use crate::flow::{Household, Member};
+use crate::flow::Household;
+use crate::member::same_name;
+pub use crate::member::{Member, find, find_by_address};
 use crate::model::Role;
 
 /// Why a roster, a phone number or a time zone was refused; the message is for people.
@@ -58,34 +60,6 @@ pub enum RosterError {
 /// The members in effect: the stored roster once an admin changed it, else `household.yaml`'s.
 pub fn effective<'a>(household: &'a Household, data: &'a HouseholdData) -> &'a [Member] {
     data.members.as_deref().unwrap_or(&household.members)
-}
-
-/// A member by name: exact first, then ignoring case.
-pub fn find<'a>(members: &'a [Member], name: &str) -> Option<&'a Member> {
-    members
-        .iter()
-        .find(|m| m.name == name)
-        .or_else(|| members.iter().find(|m| same_name(&m.name, name)))
-}
-
-/// Whether two names are the same ignoring case, in any script ("émile" is "Émile"):
-/// flows compare names with `lower`, which is Unicode-aware, so this must be too.
-fn same_name(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
-}
-
-/// A member by phone number (digits only compared) or WhatsApp user id.
-pub fn find_by_address<'a>(members: &'a [Member], wa_id: Option<&str>, user_id: Option<&str>) -> Option<&'a Member> {
-    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-    if let Some(uid) = user_id
-        && let Some(m) = members.iter().find(|m| m.user_id.as_deref() == Some(uid))
-    {
-        return Some(m);
-    }
-    let wa = wa_id.map(digits)?;
-    members
-        .iter()
-        .find(|m| m.phone.as_deref().map(digits).as_deref() == Some(wa.as_str()))
 }
 
 /// Whether `phone` is E.164 as written in files: `+`, then 8 to 15 digits, the first not 0

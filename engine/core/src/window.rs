@@ -7,32 +7,13 @@
 //! virtual clock, so `alfred test` shows what the service will do.
 
 use chrono::{DateTime, Duration, Utc};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use crate::event::OutMessage;
+/// Declared in flow files, so it lives with them; re-exported here beside the rule.
+pub use crate::model::WindowPolicy;
 
 /// How long the window stays open after the member's last inbound message.
 pub const WINDOW: Duration = Duration::hours(24);
-
-/// What to do with a free-form message that has no template fallback when the window
-/// is closed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WindowPolicy {
-    /// Keep it and send it as soon as the member writes again (which reopens the window).
-    #[default]
-    Defer,
-    /// Do not send it at all.
-    Drop,
-}
-
-impl WindowPolicy {
-    /// Whether this is the default (keeps serialized outbound messages unchanged).
-    pub fn is_default(&self) -> bool {
-        *self == WindowPolicy::default()
-    }
-}
 
 /// The outcome of [`decide`].
 #[derive(Clone, Debug, PartialEq)]

@@ -1,6 +1,7 @@
-//! The template context: what `member`, `members`, `lists`, `records`, `flows`,
-//! `vars` and `event` are while a template or expression runs, built only for the
-//! roots a template reads, and cached per data version.
+//! The template context: what `message`, `member`, `members`, `slots`, `vars`,
+//! `lists`, `records`, `now`, `household`, `flows`, `event` and the rest are while a
+//! template or expression runs, built only for the roots a template reads, and
+//! cached per data version.
 //!
 //! Read-only: it never changes data or state.
 

@@ -1,4 +1,4 @@
-//! Sending: rendering a message (text, buttons, lists, media) or an approved
+//! Sending: rendering a message (text, buttons, lists) or an approved
 //! template within WhatsApp's limits, resolving recipients, and the send effect
 //! with its 24-hour-window policy.
 //!
