@@ -10,8 +10,9 @@
 #   bash engine/load/run.sh idle-rss        # alfred serve (embedded), idle: VmRSS / VmHWM
 #   bash engine/load/run.sh ready           # exec → first /readyz 200, migrated db, embedded and pg
 #
-# Needs: a release build (cargo build --release --bin alfred), wrk, python3, psql, redis-cli.
-# Knobs (env): ALFRED_BIN, LOAD_DIR, LOAD_PG (server URL, no database), LOAD_REDIS (a Redis
+# Needs: release builds of alfred and the fake Graph API (cargo build --release --bin alfred
+# --bin fake-graph), wrk, python3, psql, redis-cli.
+# Knobs (env): ALFRED_BIN, FAKE_GRAPH_BIN, LOAD_DIR, LOAD_PG (server URL, no database), LOAD_REDIS (a Redis
 # *database* the script may clear of its `alfred-*` keys), LOAD_PORT, LOAD_FAKE_PORT, LOAD_N
 # (messages per e2e or sender run), LOAD_DURATION (wrk -d), LOAD_RUNS (ready), RUST_LOG.
 set -euo pipefail
@@ -19,6 +20,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 BIN="${ALFRED_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/alfred}"
+# The fake lives in its own dev-only crate (engine/fake-graph): the product binary has no test tool.
+FAKE_BIN="${FAKE_GRAPH_BIN:-$(dirname "$BIN")/fake-graph}"
 WORK="${LOAD_DIR:-/tmp/alfred-load}"
 PG="${LOAD_PG:-postgres://postgres@127.0.0.1:5432}"
 # A separate Redis database: the streams keep their production names (alfred-ingest,
@@ -49,6 +52,7 @@ machine() { note "$(date -u +%FT%TZ) nproc=$(nproc) uptime:$(uptime | sed 's/.*l
 now_ms() { date +%s%3N; }
 
 [[ -x "$BIN" ]] || die "no binary at $BIN (cargo build --release --bin alfred, or set ALFRED_BIN)"
+[[ -x "$FAKE_BIN" ]] || die "no fake Graph API at $FAKE_BIN (cargo build --release --bin fake-graph, or set FAKE_GRAPH_BIN)"
 command -v wrk >/dev/null || die "wrk is not installed"
 mkdir -p "$WORK"
 
@@ -125,7 +129,7 @@ webhook_redis() {
 e2e() { # mode: embedded | pg | pg-workers
   local mode="$1" n="${LOAD_N:-}"
   fresh_run_dir "e2e-$mode"
-  "$BIN" fake-graph --addr "127.0.0.1:$FAKE_PORT" >"$WORK/fake.out" 2>"$WORK/fake.err" &
+  "$FAKE_BIN" --addr "127.0.0.1:$FAKE_PORT" >"$WORK/fake.out" 2>"$WORK/fake.err" &
   PIDS+=("$!")
   # ALFRED_PACING=off: the pipeline's capacity is measured, not WhatsApp's rate limits
   # (3 members at Meta's 1 message per 6 s each would measure only the pacing).
@@ -187,7 +191,7 @@ e2e() { # mode: embedded | pg | pg-workers
 sender_only() { # mode: embedded | pg
   local mode="$1" n="${LOAD_N:-5000}"
   fresh_run_dir "sender-$mode"
-  "$BIN" fake-graph --addr "127.0.0.1:$FAKE_PORT" >"$WORK/fake.out" 2>"$WORK/fake.err" &
+  "$FAKE_BIN" --addr "127.0.0.1:$FAKE_PORT" >"$WORK/fake.out" 2>"$WORK/fake.err" &
   PIDS+=("$!")
   export WHATSAPP_API_BASE="http://127.0.0.1:$FAKE_PORT" WHATSAPP_TOKEN="fake-graph-token" \
     WHATSAPP_PHONE_ID="$PHONE_ID" ALFRED_PACING="${ALFRED_PACING:-off}"

@@ -4,8 +4,8 @@
 //! stranger again. (Every path of the skill is in `flows/tests/admin.test.yaml`.)
 
 use alfred::config::DEFAULT_UNKNOWN_SENDER_REPLY;
-use alfred::fake_graph;
 use alfred::serve::Roles;
+use alfred_fake_graph as fake_graph;
 
 use super::pipeline::{Backend, Running, eventually, sends};
 use crate::support::text_webhook;

@@ -244,3 +244,16 @@ fn shell_words(line: &str) -> Vec<String> {
     }
     words
 }
+
+/// The product binary carries no test tool: the fake Graph API lives in the dev-only
+/// `alfred-fake-graph` crate, so neither `--help` nor an unknown-command run knows it.
+#[test]
+fn the_product_binary_has_no_fake_graph_command() {
+    let (code, out, err) = alfred(&["--help"], None);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("serve"), "help lists the roles:\n{out}");
+    assert!(!out.to_lowercase().contains("fake"), "help names a test tool:\n{out}");
+    let (code, out, err) = alfred(&["fake-graph", "--addr", "127.0.0.1:0"], None);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("unrecognized subcommand 'fake-graph'"), "stderr:\n{err}");
+}

@@ -1,5 +1,6 @@
 //! `alfred-core` is the pure flow core: no runtime, database, cache or HTTP crate may
-//! reach it, neither named in its manifest nor pulled in transitively.
+//! reach it, neither named in its manifest nor pulled in transitively. And the product
+//! (`alfred`) carries no test fake: the fake Graph API is a dev-dependency only.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -81,5 +82,30 @@ fn resolved_tree_has_no_io_crate() {
     assert!(
         bad.is_empty(),
         "alfred-core pulls in {bad:?} (see `cargo tree -p alfred-core -i <crate>`)"
+    );
+}
+
+#[test]
+fn the_product_does_not_depend_on_the_fake_graph() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .current_dir(root())
+        .args(["tree", "-p", "alfred", "-e", "normal,build", "--prefix", "none"])
+        .output()
+        .expect("run cargo tree");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crates: BTreeSet<&str> = stdout.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(
+        crates.contains("alfred") && crates.contains("alfred-core"),
+        "sanity: the tree was read: {crates:?}"
+    );
+    assert!(
+        !crates.contains("alfred-fake-graph"),
+        "the product must not ship the fake Graph API: {crates:?}"
     );
 }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alfred::config::Config;
-use alfred::fake_graph;
 use alfred::metrics::{sample, series};
 use alfred::queue::Queue as _;
 use alfred::serve::{Roles, Service};
 use alfred::whatsapp::signature::sign;
+use alfred_fake_graph as fake_graph;
 
 use crate::support::{SECRET, http, text_webhook};
 

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use alfred::config::Config;
-use alfred::fake_graph::{self, FakeGraph};
 use alfred::queue::{
     AnyQueue, Consumer, ConsumerConfig, Queue, RedisQueue, RedisQueueConfig, SqlQueue, SqlQueueConfig, StreamNames,
     WORKER_GROUP,
@@ -17,6 +16,7 @@ use alfred::serve::{Roles, Service};
 use alfred::whatsapp::inbound;
 use alfred::whatsapp::signature::sign;
 use alfred::worker::Worker;
+use alfred_fake_graph::{self as fake_graph, FakeGraph};
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -3,11 +3,11 @@
 //! the fake Graph API. (The scheduler's own tests, with a virtual clock, cover schedules,
 //! DST, catch-up and several schedulers at once.)
 
-use alfred::fake_graph;
 use alfred::serve::Roles;
 use alfred::store::EventCommit;
 use alfred_core::data::{DataChange, Record};
 use alfred_core::event::{Effect, TimerFired, TimerSpec};
+use alfred_fake_graph as fake_graph;
 use chrono::{TimeDelta, TimeZone, Utc};
 
 use super::pipeline::{Backend, Running, VirtualClock, eventually};

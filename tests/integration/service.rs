@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alfred::config::Config;
-use alfred::fake_graph;
 use alfred::serve::{Roles, Service};
 use alfred::whatsapp::signature::sign;
+use alfred_fake_graph as fake_graph;
 
 use crate::support::{SECRET, http, pg_admin, pg_base, text_webhook, unique};
 

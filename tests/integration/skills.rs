@@ -3,8 +3,8 @@
 //! data in the database. (Groceries' "add bananas" is in `service.rs`; the skills' every
 //! path is in `flows/tests/` on a virtual clock.)
 
-use alfred::fake_graph;
 use alfred::serve::Roles;
+use alfred_fake_graph as fake_graph;
 use chrono::{TimeZone, Utc};
 
 use super::pipeline::{Backend, Running, VirtualClock, accepted_texts, eventually, sends};

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use alfred::config::UnknownSenderPolicy;
-use alfred::fake_graph;
 use alfred::graph::{GraphClient, Outbound as Graph};
 use alfred::queue::AnyQueue;
 use alfred::queue::sql::{SqlQueue, SqlQueueConfig};
@@ -24,6 +23,7 @@ use alfred_core::check::{SourceFile, load};
 use alfred_core::event::{ConversationState, Effect, OutMessage, Outbound};
 use alfred_core::flow::FlowSet;
 use alfred_core::window::WindowPolicy;
+use alfred_fake_graph as fake_graph;
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 
 use crate::support::{TempDir, pg_admin, pg_base, root};

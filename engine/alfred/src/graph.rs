@@ -299,7 +299,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fake_graph::{self, TOKEN};
+    use alfred_fake_graph::{self as fake_graph, TOKEN};
 
     const PHONE_ID: &str = "106540352242922";
 

@@ -17,7 +17,6 @@
 //! - [`whatsapp`]: the WhatsApp Cloud API contract (signatures, payloads, errors).
 //! - [`store`]: the database (Postgres or SQLite): conversations, household data, outbox, timers.
 //! - [`graph`]: the WhatsApp Graph API client (send, mark read, backoff; console fallback).
-//! - [`fake_graph`]: a fake Graph API server for tests.
 //! - [`queue`]: durable queues with consumer groups (Redis Streams, or an SQL table embedded).
 //! - [`metrics`]: `GET /metrics` (Prometheus text format) and the metrics-only listener.
 //! - [`webhook`]: the webhook role: Meta's verification and signed POSTs into `alfred-ingest`.
@@ -26,7 +25,6 @@ pub mod cmd_check;
 pub mod cmd_shell;
 pub mod cmd_test;
 pub mod config;
-pub mod fake_graph;
 pub mod flowdir;
 pub mod graph;
 pub mod http_server;

@@ -61,19 +61,6 @@ enum Command {
     Scheduler,
     /// Apply the database migrations (DATABASE_URL, default: the embedded SQLite file).
     Migrate,
-    /// Run the fake Graph API (for the load scripts in engine/load/; not for production).
-    #[command(hide = true)]
-    FakeGraph {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:18090")]
-        addr: std::net::SocketAddr,
-        /// Bearer token to accept.
-        #[arg(long, default_value = alfred::fake_graph::TOKEN)]
-        token: String,
-        /// How often to print `<unix ms> <requests> <sends>` when the counts changed.
-        #[arg(long, default_value_t = 10)]
-        report_ms: u64,
-    },
     /// Write the JSON Schemas of the flow, household and test files.
     Schema {
         /// Directory to write into.
@@ -227,18 +214,6 @@ fn run() -> anyhow::Result<i32> {
             } else {
                 println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
             }
-            Ok(0)
-        }
-        Command::FakeGraph { addr, token, report_ms } => {
-            drop(stdout);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(alfred::fake_graph::run_standalone(
-                addr,
-                &token,
-                std::time::Duration::from_millis(report_ms.max(1)),
-                std::io::stdout(),
-                shutdown_signal(),
-            ))?;
             Ok(0)
         }
         Command::Schema { dir } => {

@@ -371,11 +371,11 @@ mod tests {
     use chrono::TimeZone as _;
 
     use super::*;
-    use crate::fake_graph;
     use crate::graph::GraphClient;
     use crate::queue::sql::{SqlQueue, SqlQueueConfig};
     use crate::queue::{AnyQueue, ConsumerConfig};
     use crate::store::{CommitOutcome, EventCommit, OutboxStatus};
+    use alfred_fake_graph as fake_graph;
 
     struct Fixture {
         sender: Sender<AnyQueue>,

@@ -14,11 +14,11 @@ use diesel::connection::SimpleConnection as _;
 use diesel::{Connection as _, PgConnection};
 
 use super::*;
-use crate::fake_graph::{self, FakeGraph};
 use crate::graph::{GraphClient, Outbound};
 use crate::queue::sql::{SqlQueue, SqlQueueConfig};
 use crate::queue::{AnyQueue, Consumer, ConsumerConfig};
 use crate::store::{CommitOutcome, EventCommit, OutboxStatus, Store};
+use alfred_fake_graph::{self as fake_graph, FakeGraph};
 
 #[derive(Clone, Copy, Debug)]
 enum Db {

@@ -186,7 +186,7 @@ impl FakeGraph {
     }
 
     /// From now on, answers 131056 to a send that exceeds the pair rate for its recipient:
-    /// one message per `interval`, `burst` at once (a GCRA, like [`crate::pacing::Rate`]).
+    /// one message per `interval`, `burst` at once (a GCRA, like the sender's own pacing).
     pub fn enforce_pair_rate(&self, interval: Duration, burst: u32) {
         lock(&self.state).pair_rate = Some((interval, burst.max(1)));
     }
@@ -439,7 +439,7 @@ fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Runs a fake on `addr` until `shutdown` completes, for the load scripts
-/// (`alfred fake-graph`). Every `interval` in which the counts changed, it writes one line
+/// (the `fake-graph` binary). Every `interval` in which the counts changed, it writes one line
 /// `<unix ms> <requests> <sends>` to `out`, so a script can tell when the last reply
 /// arrived without the fake keeping any clock of its own.
 pub async fn run_standalone(
