@@ -1,0 +1,190 @@
+//! The per-flow compile context: where the checker is (file, flow, step) for
+//! diagnostics, and templates/expressions compiled with the variables they read.
+//! Pure: no I/O, no clock; compiles no steps itself.
+
+use std::collections::HashSet;
+
+use regex::Regex;
+
+use crate::diag::Diagnostic;
+use crate::flow::Text;
+use crate::model::{self, Pos, Sp};
+use crate::tmpl::{Expr, Templates, Tpl};
+
+/// A template or expression use, kept for the variable check after the flow compiled.
+pub(super) struct VarUse {
+    pub(super) vars: HashSet<String>,
+    pub(super) pos: Pos,
+    pub(super) step: Option<String>,
+    /// Extra roots valid here (`item` in buttons_from, `record` in where).
+    pub(super) extra: &'static [&'static str],
+}
+
+/// Per-flow compile context: where we are, for diagnostics.
+pub(super) struct FlowCtx<'a> {
+    pub(super) file: &'a str,
+    pub(super) flow: Option<String>,
+    pub(super) step: Option<String>,
+    pub(super) templates: &'a mut Templates,
+    pub(super) diags: &'a mut Vec<Diagnostic>,
+    pub(super) uses: Vec<VarUse>,
+    pub(super) extra: &'static [&'static str],
+}
+
+impl<'a> FlowCtx<'a> {
+    pub(super) fn new(
+        file: &'a str,
+        flow: Option<String>,
+        templates: &'a mut Templates,
+        diags: &'a mut Vec<Diagnostic>,
+    ) -> Self {
+        FlowCtx {
+            file,
+            flow,
+            step: None,
+            templates,
+            diags,
+            uses: Vec::new(),
+            extra: &[],
+        }
+    }
+
+    pub(super) fn push(&mut self, d: Diagnostic) {
+        let d = d.within(self.flow.as_deref(), self.step.as_deref());
+        self.diags.push(d);
+    }
+
+    pub(super) fn err(&mut self, code: &'static str, pos: Pos, msg: impl Into<String>) -> &mut Diagnostic {
+        self.push(Diagnostic::error(code, self.file, pos, msg));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    pub(super) fn warn(&mut self, code: &'static str, pos: Pos, msg: impl Into<String>) -> &mut Diagnostic {
+        self.push(Diagnostic::warning(code, self.file, pos, msg));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    pub(super) fn tpl(&mut self, src: &Sp<String>) -> Option<Tpl> {
+        self.tpl_str(&src.value, src.pos)
+    }
+
+    pub(super) fn tpl_str(&mut self, src: &str, pos: Pos) -> Option<Tpl> {
+        match self.templates.add(src) {
+            Ok(t) => {
+                self.check_literal_rules(src, pos);
+                let vars = self.templates.variables_of_tpl(&t);
+                if !vars.is_empty() {
+                    self.uses.push(VarUse {
+                        vars,
+                        pos,
+                        step: self.step.clone(),
+                        extra: self.extra,
+                    });
+                }
+                Some(t)
+            }
+            Err(e) => {
+                let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+                self.err("template", pos, format!("template syntax error: {}{detail}", e.kind()))
+                    .hint = Some(format!(
+                    "template line {}; text is minijinja, e.g. `Hi {{{{ member.name }}}}`",
+                    e.line().unwrap_or(1)
+                ));
+                None
+            }
+        }
+    }
+
+    /// A repeat rule written as a literal in `next_due('…')` is known when the flows load,
+    /// so a typo ("every mondya") is reported now instead of failing when a chore is done.
+    pub(super) fn check_literal_rules(&mut self, src: &str, pos: Pos) {
+        static LITERAL_RULE: std::sync::LazyLock<Regex> =
+            std::sync::LazyLock::new(|| Regex::new(r#"next_due\(\s*(?:'([^']*)'|"([^"]*)")"#).expect("static regex"));
+        for c in LITERAL_RULE.captures_iter(src) {
+            let rule = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
+            if !matches!(crate::recur::parse_answer(rule), Some(crate::recur::Answer::Repeats(_))) {
+                self.err(
+                    "recurrence",
+                    pos,
+                    format!("`next_due` cannot read the repeat rule `{rule}`"),
+                )
+                .hint =
+                    Some("for example 'daily', 'every monday', 'every 2 weeks', 'monthly', 'on the 1st'".to_owned());
+            }
+        }
+    }
+
+    pub(super) fn expr(&mut self, src: &Sp<String>) -> Option<Expr> {
+        match self.templates.add_expr(&src.value) {
+            Ok(e) => {
+                self.check_literal_rules(&src.value, src.pos);
+                let vars = self.templates.variables_of_expr(&e);
+                if !vars.is_empty() {
+                    self.uses.push(VarUse {
+                        vars,
+                        pos: src.pos,
+                        step: self.step.clone(),
+                        extra: self.extra,
+                    });
+                }
+                Some(e)
+            }
+            Err(e) => {
+                let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+                self.err(
+                    "expression",
+                    src.pos,
+                    format!("expression syntax error: {}{detail}", e.kind()),
+                )
+                .hint = Some("expressions are minijinja without braces, e.g. `slots.count > 2`".to_owned());
+                None
+            }
+        }
+    }
+
+    pub(super) fn text(&mut self, t: &Sp<model::Text>) -> Option<Text> {
+        let variants = match &t.value {
+            model::Text::One(s) => vec![(String::new(), self.tpl_str(s, t.pos)?)],
+            model::Text::PerLanguage(m) => {
+                if m.is_empty() {
+                    self.err("text", t.pos, "empty text map").hint = Some("write `en: …`".to_owned());
+                    return None;
+                }
+                let mut v = Vec::new();
+                for (lang, s) in m {
+                    let pos = if s.pos.line == 0 { t.pos } else { s.pos };
+                    v.push((lang.clone(), self.tpl_str(s, pos)?));
+                }
+                v
+            }
+        };
+        Some(Text { variants })
+    }
+
+    pub(super) fn limit(&mut self, t: &Text, pos: Pos, max: usize, what: &str) {
+        if let Some(n) = lit_len(t) {
+            if n > max {
+                self.err(
+                    "whatsapp-limit",
+                    pos,
+                    format!("{what} is {n} characters; WhatsApp allows at most {max}"),
+                )
+                .hint = Some("shorten it".to_owned());
+            } else if n == 0 {
+                self.err("whatsapp-limit", pos, format!("{what} is empty")).hint =
+                    Some("WhatsApp rejects empty texts".to_owned());
+            }
+        }
+    }
+}
+
+pub(super) fn lit_len(t: &Text) -> Option<usize> {
+    // Only literal texts have a length we can know before run time.
+    t.variants
+        .iter()
+        .filter_map(|(_, tpl)| match tpl {
+            Tpl::Lit(s) => Some(s.chars().count()),
+            Tpl::Jinja(_) => None,
+        })
+        .max()
+}

@@ -1,0 +1,433 @@
+use super::*;
+use chrono_tz::{America::New_York, Europe::Amsterdam};
+use proptest::prelude::*;
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("test instant")
+        .with_timezone(&Utc)
+}
+fn naive(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("test naive")
+}
+fn ams(text: &str, now: &str) -> Result<DateTime<Utc>, ParseError> {
+    parse_datetime(text, utc(now), Amsterdam)
+}
+/// Items as "qty×name, ..." so each case fits on one line.
+fn show(text: &str) -> String {
+    let items: Vec<String> = parse_items(text)
+        .iter()
+        .map(|i| format!("{}×{}", i.qty, i.name))
+        .collect();
+    items.join(", ")
+}
+
+#[test]
+fn normalize_examples() {
+    assert_eq!(normalize("  Dóne, DISHES!! 🎉"), "done dishes");
+    assert_eq!(normalize("Crème  Brûlée\n\tNOW"), "creme brulee now");
+    assert_eq!(normalize("ﬁve²"), "five2");
+    assert_eq!(normalize("🎉!!"), "");
+    assert_eq!(normalize(""), "");
+}
+
+#[test]
+fn item_key_examples() {
+    #[rustfmt::skip]
+    let cases = [
+        ("Bananas", "banana"), ("banana", "banana"), ("BANANA!", "banana"), ("eggs", "egg"),
+        ("egg", "egg"), ("glass", "glass"), ("glasses", "glass"), ("Dishes", "dish"),
+        ("boxes", "box"), ("berries", "berry"), ("berry", "berry"), ("cookies", "cooky"),
+        ("cookie", "cooky"), ("pies", "pie"), ("tomatoes", "tomato"), ("cheeses", "cheese"),
+        ("bus", "bus"), ("Green Apples", "green apple"),
+    ];
+    for (text, key) in cases {
+        assert_eq!(item_key(text), key, "{text}");
+    }
+}
+
+#[test]
+fn items_basic_list_and_merge() {
+    let item = |name: &str, qty| ParsedItem { name: name.into(), qty };
+    assert_eq!(
+        parse_items("milk, eggs and 2 bread"),
+        vec![item("milk", 1), item("eggs", 1), item("bread", 2)]
+    );
+    assert_eq!(parse_items("Bananas, banana and 2 BANANAS"), vec![item("Bananas", 4)]);
+}
+
+#[test]
+fn items_table() {
+    let cases = [
+        (
+            "Kaas; melk en 3 appels\nBrot und Butter & jam + tea",
+            "1×Kaas, 1×melk, 3×appels, 1×Brot, 1×Butter, 1×jam, 1×tea",
+        ),
+        ("2x eggs", "2×eggs"),
+        ("2 x eggs", "2×eggs"),
+        ("eggs x 3", "3×eggs"),
+        ("eggs x3", "3×eggs"),
+        ("a loaf of bread", "1×loaf of bread"),
+        ("an apple", "1×apple"),
+        ("three lemons, ten eggs", "3×lemons, 10×eggs"),
+        ("twee kiwi's, zwei Zitronen", "2×kiwi's, 2×Zitronen"),
+        ("5000 eggs", "999×eggs"),
+        ("99999999999999999999999 eggs", "999×eggs"),
+        ("600 eggs, 600 eggs", "999×eggs"),
+        ("0 eggs", "1×eggs"),
+        ("500 g flour, 2kg potatoes", "1×500 g flour, 1×2kg potatoes"),
+        ("2 xl shirts", "2×xl shirts"),
+        ("2 more eggs", "2×eggs"),
+        ("milk 🥛, 🍌 bananas!!", "1×milk, 1×bananas"),
+        ("milk pls", "1×milk"),
+        ("please milk and eggs please!", "1×milk, 1×eggs"),
+        ("milk, please", "1×milk"),
+        ("some milk, more Eggs.", "1×milk, 1×Eggs"),
+        ("milk, eggs, and bread", "1×milk, 1×eggs, 1×bread"),
+        (
+            "- milk\n• eggs\n1. bread\n2) 3 apples",
+            "1×milk, 1×eggs, 1×bread, 3×apples",
+        ),
+        ("  Peanut   Butter  ", "1×Peanut Butter"),
+        (",,; \n and & 🎉 !!", ""),
+        ("", ""),
+        ("more", "1×more"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(show(text), want, "{text:?}");
+    }
+}
+
+#[test]
+fn items_capped_at_fifty() {
+    let text: Vec<String> = (0..80).map(|i| format!("thing{i}")).collect();
+    let items = parse_items(&text.join(", "));
+    assert_eq!(items.len(), 50);
+    assert_eq!(items.last().map(|i| i.name.as_str()), Some("thing49"));
+}
+
+#[test]
+fn duration_forms() {
+    let (s, m, h) = (Duration::seconds, Duration::minutes, Duration::hours);
+    #[rustfmt::skip]
+    let cases = [
+        ("90s", s(90)), ("20m", m(20)), ("20 min", m(20)), ("2h", h(2)), ("1h30m", m(90)),
+        ("1h 30m", m(90)), ("1h30", m(90)), ("2 hours", h(2)), ("3d", h(72)), ("1w", h(168)),
+        ("45 minutes", m(45)), ("1.5h", m(90)), ("1,5 uur", m(90)), ("an hour", h(1)),
+        ("1 hour and 30 minutes", m(90)), ("20 Minuten", m(20)), ("0s", s(0)),
+        ("366d", h(366 * 24)), ("0.001s", Duration::milliseconds(1)), ("20 min.", m(20)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_duration(text), Ok(want), "{text}");
+    }
+}
+
+#[test]
+fn duration_errors() {
+    assert_eq!(parse_duration("  "), Err(ParseError::EmptyDuration));
+    assert_eq!(parse_duration("-5m"), Err(ParseError::NegativeDuration("-5m".into())));
+    for long in ["367d", "53w", "99999999999999999999999999h"] {
+        assert_eq!(parse_duration(long), Err(ParseError::DurationTooLong(long.into())));
+    }
+    for bad in ["20", "abc", "5 parsecs", "1h30x", "h", "1..5h", "2 20m", "1d30"] {
+        assert_eq!(parse_duration(bad), Err(ParseError::BadDuration(bad.into())), "{bad}");
+    }
+    let msg = ParseError::BadDuration("x".into()).to_string();
+    assert!(msg.contains("1h30m") && msg.contains("90s"), "{msg}");
+}
+
+#[test]
+fn number_forms() {
+    let cases = [("3", 3.0), ("3.5", 3.5), ("3,5", 3.5), (" 12 ", 12.0), ("-2", -2.0)];
+    for (text, want) in cases {
+        assert_eq!(parse_number(text), Some(want), "{text}");
+    }
+    for bad in ["", "NaN", "inf", "1e5", "3.5.1", "abc", "1 2", "٣", &"9".repeat(400)] {
+        assert_eq!(parse_number(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn resolve_local_dst() {
+    let cases = [
+        // Amsterdam springs 02:00 CET -> 03:00 CEST at 01:00 UTC.
+        ("2026-03-29 02:30", Amsterdam, "2026-03-29T01:00:00Z"),
+        ("2026-03-29 02:00", Amsterdam, "2026-03-29T01:00:00Z"),
+        ("2026-03-29 03:00", Amsterdam, "2026-03-29T01:00:00Z"),
+        ("2026-03-29 01:59", Amsterdam, "2026-03-29T00:59:00Z"),
+        // New York springs 02:00 EST -> 03:00 EDT at 07:00 UTC.
+        ("2026-03-08 02:30", New_York, "2026-03-08T07:00:00Z"),
+        // Amsterdam falls back 03:00 CEST -> 02:00 CET: 02:30 happens twice, take the first.
+        ("2026-10-25 02:30", Amsterdam, "2026-10-25T00:30:00Z"),
+        ("2026-11-01 01:30", New_York, "2026-11-01T05:30:00Z"),
+        ("2026-06-10 14:00", Amsterdam, "2026-06-10T12:00:00Z"),
+        // Samoa skipped all of 2011-12-30: the first instant after is 31 Dec 00:00 (+14).
+        ("2011-12-30 12:00", Tz::Pacific__Apia, "2011-12-30T10:00:00Z"),
+    ];
+    for (local, tz, want) in cases {
+        assert_eq!(resolve_local(naive(local), tz), utc(want), "{local} {tz}");
+    }
+}
+
+#[test]
+fn datetime_table() {
+    // 2026-06-10 is a Wednesday; Amsterdam is UTC+2 then, so 12:00Z is 14:00 local.
+    let wed = "2026-06-10T12:00:00Z";
+    let cases = [
+        ("at 6", wed, "2026-06-10T16:00:00Z"),
+        ("at 6", "2026-06-10T17:00:00Z", "2026-06-11T04:00:00Z"),
+        ("6", "2026-06-10T02:00:00Z", "2026-06-10T04:00:00Z"),
+        ("at 12", wed, "2026-06-10T22:00:00Z"),
+        ("18:00", wed, "2026-06-10T16:00:00Z"),
+        ("9:00", wed, "2026-06-11T07:00:00Z"),
+        ("6pm", wed, "2026-06-10T16:00:00Z"),
+        ("6:30 pm", wed, "2026-06-10T16:30:00Z"),
+        ("At 6:30 P.M.", wed, "2026-06-10T16:30:00Z"),
+        ("12am", wed, "2026-06-10T22:00:00Z"),
+        ("12pm", wed, "2026-06-11T10:00:00Z"),
+        ("om 18.30 uur", wed, "2026-06-10T16:30:00Z"),
+        ("midnight", wed, "2026-06-10T22:00:00Z"),
+        ("now", wed, wed),
+        ("tomorrow 18:00", wed, "2026-06-11T16:00:00Z"),
+        ("tomorrow at 7", wed, "2026-06-11T05:00:00Z"),
+        ("tomorrow at 3", wed, "2026-06-11T13:00:00Z"),
+        ("Tomorrow", wed, "2026-06-11T07:00:00Z"),
+        ("morgen", wed, "2026-06-11T07:00:00Z"),
+        ("morgen 8:15", wed, "2026-06-11T06:15:00Z"),
+        ("18:00 tomorrow", wed, "2026-06-11T16:00:00Z"),
+        ("tomorrow morning", wed, "2026-06-11T07:00:00Z"),
+        ("day after tomorrow 10:00", wed, "2026-06-12T08:00:00Z"),
+        ("today 9pm", wed, "2026-06-10T19:00:00Z"),
+        ("today at 6", wed, "2026-06-10T16:00:00Z"),
+        ("tonight", wed, "2026-06-10T18:00:00Z"),
+        ("tonight at 11", wed, "2026-06-10T21:00:00Z"),
+        ("tonight 9:30", wed, "2026-06-10T19:30:00Z"),
+        ("tonight at 1", wed, "2026-06-10T23:00:00Z"),
+        ("tonight 12", wed, "2026-06-10T22:00:00Z"),
+        ("monday 7:00", wed, "2026-06-15T05:00:00Z"),
+        ("on Friday at 5pm", wed, "2026-06-12T15:00:00Z"),
+        ("vrijdag", wed, "2026-06-12T07:00:00Z"),
+        // Today's weekday counts only while the time is still ahead.
+        ("wednesday 18:00", wed, "2026-06-10T16:00:00Z"),
+        ("wednesday 10:00", wed, "2026-06-17T08:00:00Z"),
+        ("in 20 minutes", wed, "2026-06-10T12:20:00Z"),
+        ("in 2 hours", wed, "2026-06-10T14:00:00Z"),
+        ("In 3 days", wed, "2026-06-13T12:00:00Z"),
+        ("over 1 uur", wed, "2026-06-10T13:00:00Z"),
+        ("2026-12-01 10:00", wed, "2026-12-01T09:00:00Z"),
+        ("2026-12-01T10:00", wed, "2026-12-01T09:00:00Z"),
+        ("2026-12-01T10:00Z", wed, "2026-12-01T10:00:00Z"),
+        ("on 2026-12-01 at 18:30", wed, "2026-12-01T17:30:00Z"),
+        ("2026-12-01", wed, "2026-12-01T08:00:00Z"),
+        // Explicit ISO dates may lie in the past.
+        ("2020-01-01 10:00", wed, "2020-01-01T09:00:00Z"),
+        // DST: tomorrow 02:30 falls in the spring gap / the fall-back overlap.
+        ("tomorrow 02:30", "2026-03-28T12:00:00Z", "2026-03-29T01:00:00Z"),
+        ("tomorrow 02:30", "2026-10-24T12:00:00Z", "2026-10-25T00:30:00Z"),
+    ];
+    for (text, now, want) in cases {
+        assert_eq!(ams(text, now), Ok(utc(want)), "{text} at {now}");
+    }
+    let ny = |text, now| parse_datetime(text, utc(now), New_York);
+    assert_eq!(
+        ny("tomorrow 2:30", "2026-03-07T17:00:00Z"),
+        Ok(utc("2026-03-08T07:00:00Z"))
+    );
+    assert_eq!(ny("tomorrow", wed), Ok(utc("2026-06-11T13:00:00Z")));
+}
+
+#[test]
+fn datetime_errors() {
+    let wed = "2026-06-10T12:00:00Z";
+    use ParseError::*;
+    let cases = [
+        ("today", wed, MissingTime("today".into())),
+        ("today 9am", wed, InPast("today 9am".into())),
+        ("tonight", "2026-06-10T19:00:00Z", InPast("tonight".into())),
+        ("25:00", wed, BadTimeOfDay("25:00".into())),
+        ("13pm", wed, BadTimeOfDay("13pm".into())),
+        ("10:61", wed, BadTimeOfDay("10:61".into())),
+        ("2026-02-30 10:00", wed, BadDate("2026-02-30 10:00".into())),
+        ("next blue moon", wed, BadDateTime("next blue moon".into())),
+        ("monday friday", wed, BadDateTime("monday friday".into())),
+        ("in soon", wed, BadDuration("soon".into())),
+        ("   ", wed, EmptyDateTime),
+    ];
+    for (text, now, want) in cases {
+        assert_eq!(ams(text, now), Err(want), "{text}");
+    }
+    let msg = BadDateTime("x".into()).to_string();
+    assert!(msg.contains("tomorrow 9am") && msg.contains("in 2 hours"), "{msg}");
+}
+
+#[rustfmt::skip]
+const ZONES: [Tz; 5] = [Amsterdam, New_York, Tz::UTC, Tz::Australia__Lord_Howe, Tz::Pacific__Apia];
+
+/// Phrases built from the relative grammar: day word, optional "at", a clock or "in ...".
+#[rustfmt::skip]
+fn phrase() -> impl Strategy<Value = String> {
+    let day = prop::sample::select(vec!["", "today ", "tonight ", "tomorrow ", "morgen ", "on friday ", "next sun "]);
+    let at = prop::sample::select(vec!["", "at "]);
+    let clock = prop_oneof![
+        (0u32..30, 0u32..70).prop_map(|(h, m)| format!("{h}:{m:02}")),
+        (0u32..14, prop::sample::select(vec!["am", "pm", " pm", ""])).prop_map(|(h, s)| format!("{h}{s}")),
+        prop::sample::select(vec!["", "noon", "midnight", "morning"]).prop_map(str::to_string),
+        (0u32..5000, prop::sample::select(vec!["m", " minutes", "h", "d"])).prop_map(|(n, u)| format!("in {n}{u}")),
+    ];
+    (day, at, clock).prop_map(|(d, a, c)| format!("{d}{a}{c}"))
+}
+
+fn assert_clean(items: &[ParsedItem]) -> Result<(), TestCaseError> {
+    prop_assert!(items.len() <= MAX_ITEMS);
+    for it in items {
+        prop_assert!((1..=MAX_QTY).contains(&it.qty));
+        prop_assert!(!it.name.is_empty());
+        prop_assert_eq!(it.name.trim(), it.name.as_str());
+    }
+    Ok(())
+}
+
+#[test]
+fn extreme_instants_do_not_panic() {
+    let phrases = [
+        "at 6",
+        "tomorrow",
+        "monday 9:00",
+        "tonight",
+        "in 3d",
+        "18:00",
+        "9999-12-31 23:59",
+    ];
+    for now in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+        for text in phrases {
+            for tz in ZONES {
+                if let Ok(when) = parse_datetime(text, now, tz) {
+                    assert!(when >= now || text.starts_with("9999"), "{text}");
+                }
+            }
+        }
+    }
+    for naive in [NaiveDateTime::MIN, NaiveDateTime::MAX] {
+        for tz in ZONES {
+            let _ = resolve_local(naive, tz);
+        }
+    }
+}
+
+#[test]
+fn fillers_are_dropped_at_the_edges_only() {
+    let strip = |t: &str| strip_fillers(&normalize(t));
+    assert_eq!(strip("Shopping list pls!"), Some("shopping list".into()));
+    assert_eq!(strip("hey Alfred, my chores please 🙏"), Some("my chores".into()));
+    assert_eq!(strip("lijst graag, dank je wel"), Some("lijst".into()));
+    assert_eq!(strip("thank you"), None, "one filler alone stays");
+    assert_eq!(strip("Hi Alfred!"), Some("hi".into()), "the first word stays");
+    assert_eq!(strip("thank you alfred"), Some("thank you".into()));
+    assert_eq!(strip("list"), None, "nothing to drop");
+    // Inside the message a filler is a real word.
+    assert_eq!(strip("please list please stop"), Some("list please stop".into()));
+}
+
+#[test]
+fn one_typo_per_long_word() {
+    for (typed, keyword) in [
+        ("shoping list", "shopping list"),  // a dropped letter
+        ("my remnders", "my reminders"),    // a dropped letter
+        ("my chroes", "my chores"),         // swapped neighbours
+        ("shopoing list", "shopping list"), // a changed letter
+        ("grocceries", "groceries"),        // an added letter
+        ("my chore", "my chores"),          // a missing plural s
+    ] {
+        assert!(typo_match(typed, keyword), "{typed} / {keyword}");
+    }
+    assert!(
+        !typo_match("shopping lisst", "shopping list"),
+        "`list` is short: no typo there"
+    );
+    assert!(!typo_match("list", "list"), "equal is exact, not a typo");
+    assert!(!typo_match("lost", "list"), "short words never take a typo");
+    assert!(!typo_match("shpoing list", "shopping list"), "two typos in one word");
+    assert!(
+        !typo_match("shopping", "shopping list"),
+        "words are compared one by one"
+    );
+    assert!(one_edit("ab", "ba") && one_edit("abc", "ab") && one_edit("ab", "abc") && !one_edit("abc", "abc"));
+    assert!(!one_edit("abcd", "badc"));
+}
+
+proptest! {
+    #[test]
+    fn resolve_local_never_panics(secs in -8_000_000_000_000i64..8_000_000_000_000, zone in 0usize..5) {
+        if let Some(naive) = DateTime::<Utc>::from_timestamp(secs, 0).map(|d| d.naive_utc()) {
+            let _ = resolve_local(naive, ZONES[zone]);
+        }
+    }
+
+    #[test]
+    fn items_never_panic_and_are_clean(text in any::<String>()) {
+        assert_clean(&parse_items(&text))?;
+    }
+
+    #[test]
+    fn items_from_list_like_text(
+        words in prop::collection::vec("[a-zA-Z0-9 xX🍌.,!&+-]{0,12}", 0..80),
+        sep in prop::sample::select(vec![", ", " and ", "\n", " & ", ";"]),
+    ) {
+        assert_clean(&parse_items(&words.join(sep)))?;
+    }
+
+    #[test]
+    fn a_keyword_is_never_a_typo_of_itself(words in prop::collection::vec("[a-z]{1,9}", 1..4)) {
+        let keyword = words.join(" ");
+        prop_assert!(!typo_match(&keyword, &keyword));
+    }
+
+    #[test]
+    fn one_changed_letter_in_a_long_word_is_a_typo(word in "[a-z]{5,10}", at in 0usize..10, c in "[a-z]") {
+        let at = at % word.len();
+        let typed: String = word.chars().enumerate().map(|(i, x)| if i == at { c.chars().next().unwrap_or(x) } else { x }).collect();
+        prop_assert_eq!(typo_match(&typed, &word), typed != word);
+    }
+
+    #[test]
+    fn strip_fillers_never_grows_and_is_clean(text in any::<String>()) {
+        let n = normalize(&text);
+        if let Some(s) = strip_fillers(&n) {
+            prop_assert!(!s.is_empty() && s.len() < n.len() && n.contains(&s));
+            prop_assert_eq!(normalize(&s), s);
+        }
+    }
+
+    #[test]
+    fn normalize_is_idempotent(text in any::<String>()) {
+        let once = normalize(&text);
+        prop_assert_eq!(normalize(&once), once);
+    }
+
+    #[test]
+    fn duration_round_trips(h in 0i64..=8000, m in 0i64..60, space in any::<bool>()) {
+        let text = if space { format!("{h}h {m}m") } else { format!("{h}h{m}m") };
+        prop_assert_eq!(parse_duration(&text), Ok(Duration::hours(h) + Duration::minutes(m)));
+    }
+
+    #[test]
+    fn duration_is_bounded(text in any::<String>()) {
+        if let Ok(d) = parse_duration(&text) {
+            prop_assert!(d >= Duration::zero() && d <= Duration::days(366));
+        }
+    }
+
+    #[test]
+    fn datetime_never_panics(text in any::<String>(), secs in -5_000_000_000i64..5_000_000_000, zone in 0usize..5) {
+        let now = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
+        let _ = parse_datetime(&text, now, ZONES[zone]);
+    }
+
+    #[test]
+    fn relative_phrases_are_never_past(text in phrase(), secs in 0i64..4_000_000_000, zone in 0usize..5) {
+        let now = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
+        if let Ok(when) = parse_datetime(&text, now, ZONES[zone]) {
+            prop_assert!(when >= now, "{} at {} gave {}", text, now, when);
+        }
+    }
+}
