@@ -12,7 +12,7 @@ use crate::roster;
 
 use super::asks::compile_ask;
 use super::ctx::FlowCtx;
-use super::flows::FlowIndex;
+use super::ctx::FlowIndex;
 use super::sends::compile_send;
 
 #[allow(clippy::too_many_arguments)]

@@ -4,36 +4,12 @@
 use regex::RegexBuilder;
 
 use crate::flow::{AskSpec, Household, Options, Target, Validator};
-use crate::model::{self, AskDef, ButtonDef, ListMenuDef, OptionsFromDef, Pos, SendDef, Sp};
+use crate::model::{self, AskDef, Pos, SendDef, Sp};
 use crate::parse::{normalize, parse_duration};
 use crate::tmpl::Tpl;
 
-use super::ctx::FlowCtx;
-use super::flows::one_line;
-use super::sends::{compile_buttons, compile_list, compile_options_from, compile_send};
-
-pub(super) fn compile_options(
-    cx: &mut FlowCtx<'_>,
-    buttons: Option<&Sp<Vec<ButtonDef>>>,
-    from: Option<&OptionsFromDef>,
-    list: Option<&ListMenuDef>,
-    pos: Pos,
-) -> Option<Options> {
-    let n = usize::from(buttons.is_some()) + usize::from(from.is_some()) + usize::from(list.is_some());
-    if n > 1 {
-        cx.err("send", pos, "use only one of `buttons`, `buttons_from` or `list`");
-        return None;
-    }
-    Some(if let Some(b) = buttons {
-        Options::Buttons(compile_buttons(cx, b))
-    } else if let Some(f) = from {
-        compile_options_from(cx, f)?
-    } else if let Some(l) = list {
-        compile_list(cx, l)?
-    } else {
-        Options::None
-    })
-}
+use super::ctx::{FlowCtx, one_line};
+use super::sends::compile_send;
 
 pub(super) fn compile_ask(
     cx: &mut FlowCtx<'_>,

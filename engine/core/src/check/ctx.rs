@@ -1,14 +1,15 @@
 //! The per-flow compile context: where the checker is (file, flow, step) for
-//! diagnostics, and templates/expressions compiled with the variables they read.
+//! diagnostics, templates/expressions compiled with the variables they read, and the
+//! small shared facts every compile room reads (the flow index, timer targets).
 //! Pure: no I/O, no clock; compiles no steps itself.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use regex::Regex;
 
 use crate::diag::Diagnostic;
 use crate::flow::Text;
-use crate::model::{self, Pos, Sp};
+use crate::model::{self, Pos, Sp, TriggerDef};
 use crate::tmpl::{Expr, Templates, Tpl};
 
 /// A template or expression use, kept for the variable check after the flow compiled.
@@ -187,4 +188,41 @@ pub(super) fn lit_len(t: &Text) -> Option<usize> {
             Tpl::Jinja(_) => None,
         })
         .max()
+}
+
+/// Phase-1 facts about every flow, so references across flows resolve.
+pub(super) struct FlowIndex<'a> {
+    pub(super) ids: HashMap<&'a str, usize>,
+    pub(super) steps: Vec<Vec<String>>,
+}
+
+/// What timers of any flow hand to one flow.
+#[derive(Clone, Default)]
+pub(super) struct TimerTargets {
+    /// Keys of `data:` (they arrive as `vars`).
+    pub(super) vars: HashSet<String>,
+    /// Steps timers start at (entries for the reachability check).
+    pub(super) steps: HashSet<String>,
+    /// Whether some timer starts the flow at its first step.
+    pub(super) first: bool,
+}
+
+pub(super) fn trigger_pos(t: &TriggerDef) -> Option<Pos> {
+    t.keywords
+        .as_ref()
+        .map(|k| k.pos)
+        .or(t.regex.as_ref().map(|r| r.pos))
+        .or(t.reply.as_ref().map(|r| r.pos))
+        .or(t.kind.as_ref().map(|k| k.pos))
+        .or(t.schedule.as_ref().map(|s| s.cron.pos))
+        .or(t.fallback.as_ref().map(|f| f.pos))
+        .or(t.start.as_ref().map(|s| s.pos))
+}
+
+pub(super) fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -11,14 +11,14 @@ use sha2::{Digest, Sha256};
 
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::flow::{Action, Flow, Household, Matcher, Next, RoutedTrigger, ScheduleSpec, Step, Target};
-use crate::model::{BranchDef, CatchUp, FlowFile, NextDef, Pos, ScheduleDef, Sp, StepDef, TriggerDef};
+use crate::model::{BranchDef, CatchUp, FlowFile, NextDef, Pos, ScheduleDef, Sp, StepDef};
 use crate::parse::{normalize, parse_duration, strip_fillers};
 use crate::schedule::{CronSchedule, ON_TIME, SlotPolicy};
 use crate::tmpl::{Templates, Tpl};
 
 use super::SourceFile;
 use super::actions::compile_action;
-use super::ctx::FlowCtx;
+use super::ctx::{FlowCtx, FlowIndex, TimerTargets, one_line, trigger_pos};
 use super::graph::{check_graph, check_proactive};
 use super::shadowing::check_shadowing;
 
@@ -42,12 +42,6 @@ pub(super) const CONTEXT_ROOTS: &[&str] = &[
     "flows",
     "event",
 ];
-
-/// Phase-1 facts about every flow, so references across flows resolve.
-pub(super) struct FlowIndex<'a> {
-    pub(super) ids: HashMap<&'a str, usize>,
-    pub(super) steps: Vec<Vec<String>>,
-}
 
 pub(super) fn step_ids(steps: &[StepDef]) -> Vec<String> {
     steps
@@ -119,17 +113,6 @@ pub(super) fn compile_flows(
     }
     check_shadowing(&flows, &triggers, parsed, diags);
     (flows, triggers)
-}
-
-/// What timers of any flow hand to one flow.
-#[derive(Clone, Default)]
-pub(super) struct TimerTargets {
-    /// Keys of `data:` (they arrive as `vars`).
-    pub(super) vars: HashSet<String>,
-    /// Steps timers start at (entries for the reachability check).
-    pub(super) steps: HashSet<String>,
-    /// Whether some timer starts the flow at its first step.
-    pub(super) first: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -454,14 +437,6 @@ pub(super) fn compile_flow(
     (flow, routed)
 }
 
-pub(super) fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The longest `catch_up_window` accepted: a briefing a day late is no longer news,
 /// and the scheduler's look-back is bounded.
 pub(super) const MAX_CATCH_UP_WINDOW: Duration = Duration::days(1);
@@ -501,18 +476,6 @@ pub(super) fn schedule_policy(cx: &mut FlowCtx<'_>, s: &ScheduleDef) -> SlotPoli
         }
     }
     policy
-}
-
-pub(super) fn trigger_pos(t: &TriggerDef) -> Option<Pos> {
-    t.keywords
-        .as_ref()
-        .map(|k| k.pos)
-        .or(t.regex.as_ref().map(|r| r.pos))
-        .or(t.reply.as_ref().map(|r| r.pos))
-        .or(t.kind.as_ref().map(|k| k.pos))
-        .or(t.schedule.as_ref().map(|s| s.cron.pos))
-        .or(t.fallback.as_ref().map(|f| f.pos))
-        .or(t.start.as_ref().map(|s| s.pos))
 }
 
 pub(super) fn compile_branches(

@@ -9,7 +9,7 @@ use crate::model::FlowFile;
 
 use super::MAX_STEPS_PER_EVENT;
 use super::ctx::FlowCtx;
-use super::flows::TimerTargets;
+use super::ctx::TimerTargets;
 
 /// Reachability, dead ends and loops that never wait.
 pub(super) fn check_graph(

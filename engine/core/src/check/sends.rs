@@ -9,7 +9,6 @@ use crate::flow::{Household, Options, Recipient, SendSpec, Text};
 use crate::model::{ButtonDef, ListMenuDef, OptionsFromDef, Pos, SendDef, Sp, TemplateSendDef};
 use crate::tmpl::Tpl;
 
-use super::asks::compile_options;
 use super::ctx::FlowCtx;
 
 /// WhatsApp limits (Cloud API docs).
@@ -268,5 +267,28 @@ pub(super) fn compile_send(cx: &mut FlowCtx<'_>, s: &SendDef, pos: Pos, househol
         fallback,
         outside_window,
         to,
+    })
+}
+
+pub(super) fn compile_options(
+    cx: &mut FlowCtx<'_>,
+    buttons: Option<&Sp<Vec<ButtonDef>>>,
+    from: Option<&OptionsFromDef>,
+    list: Option<&ListMenuDef>,
+    pos: Pos,
+) -> Option<Options> {
+    let n = usize::from(buttons.is_some()) + usize::from(from.is_some()) + usize::from(list.is_some());
+    if n > 1 {
+        cx.err("send", pos, "use only one of `buttons`, `buttons_from` or `list`");
+        return None;
+    }
+    Some(if let Some(b) = buttons {
+        Options::Buttons(compile_buttons(cx, b))
+    } else if let Some(f) = from {
+        compile_options_from(cx, f)?
+    } else if let Some(l) = list {
+        compile_list(cx, l)?
+    } else {
+        Options::None
     })
 }

@@ -6,7 +6,7 @@ use crate::flow::{Flow, Matcher, RoutedTrigger};
 use crate::model::FlowFile;
 
 use super::SourceFile;
-use super::flows::trigger_pos;
+use super::ctx::trigger_pos;
 
 /// Reports triggers that an earlier (higher or equal priority) trigger always wins over.
 pub(super) fn check_shadowing(

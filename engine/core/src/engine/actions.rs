@@ -10,7 +10,7 @@ use crate::flow::{Member, MemberRemoveSpec, MemberSetSpec, Select, Target, Text}
 use crate::roster::{self, RosterError};
 use crate::tmpl::Tpl;
 
-use super::context::to_value;
+use super::context::{record_json, to_value};
 use super::{Flowing, Run, StepError};
 
 /// A member as a `member_set` / `member_remove` result (`as:`), for the admin's confirmation.
@@ -23,20 +23,6 @@ fn member_json(m: &Member, added: bool) -> serde_json::Value {
         "language": m.language,
         "added": added,
     })
-}
-
-pub(super) fn record_json(r: &Record, member: &Member) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    for (k, v) in &r.fields {
-        m.insert(k.clone(), v.clone());
-    }
-    m.insert("id".to_owned(), serde_json::Value::String(r.id.clone()));
-    m.insert("created_by".to_owned(), serde_json::Value::String(r.created_by.clone()));
-    m.insert(
-        "created_at".to_owned(),
-        serde_json::Value::String(r.created_at.with_timezone(&member.timezone).to_rfc3339()),
-    );
-    serde_json::Value::Object(m)
 }
 
 impl<'a> Run<'a> {

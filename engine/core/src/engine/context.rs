@@ -10,12 +10,11 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 use serde::Serialize;
 
-use crate::data::HouseholdData;
+use crate::data::{HouseholdData, Record};
 use crate::event::Values;
 use crate::flow::{FlowSet, Member, Statics};
 use crate::tmpl::{Expr, Tpl, roots};
 
-use super::actions::record_json;
 use super::{Run, StepError};
 
 #[derive(Serialize)]
@@ -287,4 +286,18 @@ impl<'a> Run<'a> {
     pub(super) fn truthy(&mut self, e: &Expr) -> Result<bool, StepError> {
         self.with_context(self.mask_expr(e), |run, ctx| Ok(run.fs.templates.truthy(e, ctx)?))
     }
+}
+
+pub(super) fn record_json(r: &Record, member: &Member) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in &r.fields {
+        m.insert(k.clone(), v.clone());
+    }
+    m.insert("id".to_owned(), serde_json::Value::String(r.id.clone()));
+    m.insert("created_by".to_owned(), serde_json::Value::String(r.created_by.clone()));
+    m.insert(
+        "created_at".to_owned(),
+        serde_json::Value::String(r.created_at.with_timezone(&member.timezone).to_rfc3339()),
+    );
+    serde_json::Value::Object(m)
 }

@@ -15,8 +15,8 @@ use crate::parse::{item_key, parse_datetime, parse_duration, parse_items};
 use crate::roster;
 use crate::tmpl::roots;
 
-use super::actions::record_json;
 use super::ask::Prefill;
+use super::context::record_json;
 use super::context::to_value;
 use super::{Flowing, Run, StepError, ask_timer_id};
 
