@@ -3,8 +3,8 @@
 //! the roster is in the database, and after Anna removes the member that number is a
 //! stranger again. (Every path of the skill is in `flows/tests/admin.test.yaml`.)
 
+use alfred::cli::serve::Roles;
 use alfred::config::DEFAULT_UNKNOWN_SENDER_REPLY;
-use alfred::serve::Roles;
 use alfred_fake_graph as fake_graph;
 
 use super::pipeline::{Backend, Running, eventually, sends};
@@ -97,15 +97,15 @@ async fn an_admin_adds_and_removes_a_member_over_chat(backend: Backend) {
 /// `alfred check --database` on a copy of the shipped flows; returns (exit code, output).
 fn check_with(flows: &std::path::Path, url: &str) -> (i32, String) {
     let mut out = Vec::new();
-    let code = alfred::cmd_check::run_with_database(flows, Some(url), &mut out).unwrap();
+    let code = alfred::cli::check::run_with_database(flows, Some(url), &mut out).unwrap();
     (code, String::from_utf8(out).unwrap())
 }
 
 /// Stores `members` as the roster, as `member_set` / `member_remove` do.
-fn store_roster(store: &alfred::store::Store, members: Vec<alfred_core::flow::Member>) {
+fn store_roster(store: &alfred::edges::store::Store, members: Vec<alfred_core::flow::Member>) {
     use alfred_core::data::DataChange;
     use alfred_core::event::Effect;
-    let commit = alfred::store::EventCommit {
+    let commit = alfred::edges::store::EventCommit {
         member: "Anna".into(),
         effects: vec![Effect::Data(DataChange::SetMembers { members })],
         now: chrono::Utc::now(),
@@ -127,7 +127,7 @@ fn check_with_a_database_validates_the_stored_members_and_the_flows_against_them
     )
     .unwrap();
     let url = tmp.path().join("alfred.db").to_string_lossy().into_owned();
-    let store = alfred::store::Store::open(&url).unwrap();
+    let store = alfred::edges::store::Store::open(&url).unwrap();
     store.migrate().unwrap();
 
     // Nothing stored yet: household.yaml's members (Tom included) are in effect.

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use alfred::flowdir::FlowDir;
+use alfred::cli::flowdir::FlowDir;
 use alfred_core::diag::Severity::{self, Error as E, Warning as W};
 
 use crate::support::{render_check, src};
@@ -301,7 +301,7 @@ fn render_matches_cmd_check() {
     );
     for p in paths {
         let mut out = Vec::new();
-        let code = alfred::cmd_check::run(Path::new(&p), &mut out).unwrap();
+        let code = alfred::cli::check::run(Path::new(&p), &mut out).unwrap();
         let dir = FlowDir::read(Path::new(&p)).unwrap();
         assert_eq!((code, String::from_utf8(out).unwrap()), render_check(&dir), "{p}");
     }
@@ -310,7 +310,7 @@ fn render_matches_cmd_check() {
 #[test]
 fn snapshot_whole_folder() {
     let mut out = Vec::new();
-    let code = alfred::cmd_check::run(Path::new(DIR), &mut out).unwrap();
+    let code = alfred::cli::check::run(Path::new(DIR), &mut out).unwrap();
     assert_eq!(code, 1);
     let out = String::from_utf8(out).unwrap();
     snapshots().bind(|| insta::assert_snapshot!("broken_folder", out));

@@ -3,7 +3,7 @@
 //! is in the database for Tom, a week later, with its durable reminder timer. (Every path
 //! of the flow is in `flows/tests/chores.test.yaml` on a virtual clock.)
 
-use alfred::serve::Roles;
+use alfred::cli::serve::Roles;
 use alfred_fake_graph as fake_graph;
 use chrono::{TimeZone, Utc};
 

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use alfred::flowdir::FlowDir;
+use alfred::cli::flowdir::FlowDir;
 use alfred_core::check::{Checked, MAX_FILE_BYTES};
 
 use crate::support::{HOUSEHOLD, TempDir, check_flow, errors, finishes, render_all, src};

@@ -3,7 +3,7 @@
 //! and Ben's update, while the items are in the database. (Every path of the flow, on a
 //! virtual clock, is in `flows/tests/groceries.test.yaml`.)
 
-use alfred::serve::Roles;
+use alfred::cli::serve::Roles;
 use alfred_fake_graph as fake_graph;
 
 use super::pipeline::{Backend, Running, eventually, sends as sent};

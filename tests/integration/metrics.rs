@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use alfred::cli::serve::{Roles, Service};
 use alfred::config::Config;
-use alfred::metrics::{sample, series};
-use alfred::queue::Queue as _;
-use alfred::serve::{Roles, Service};
-use alfred::whatsapp::signature::sign;
+use alfred::edges::metrics::{sample, series};
+use alfred::edges::queue::Queue as _;
+use alfred::edges::whatsapp::signature::sign;
 use alfred_fake_graph as fake_graph;
 
 use crate::support::{SECRET, http, text_webhook};
@@ -25,7 +25,7 @@ async fn scrape(addr: SocketAddr) -> String {
 /// A running service; stops (and waits for) its roles when told to.
 struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), alfred::serve::ServeError>>,
+    task: tokio::task::JoinHandle<Result<(), alfred::cli::serve::ServeError>>,
 }
 
 impl Running {

@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use alfred::cli::serve::{Roles, Service};
 use alfred::config::Config;
-use alfred::queue::{
+use alfred::edges::queue::{
     AnyQueue, Consumer, ConsumerConfig, Queue, RedisQueue, RedisQueueConfig, SqlQueue, SqlQueueConfig, StreamNames,
     WORKER_GROUP,
 };
-use alfred::serve::{Roles, Service};
-use alfred::whatsapp::inbound;
-use alfred::whatsapp::signature::sign;
-use alfred::worker::Worker;
+use alfred::edges::whatsapp::inbound;
+use alfred::edges::whatsapp::signature::sign;
+use alfred::roles::worker::Worker;
 use alfred_fake_graph::{self as fake_graph, FakeGraph};
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
@@ -149,7 +149,7 @@ impl VirtualClock {
     pub(crate) fn set(&self, t: DateTime<Utc>) {
         self.0.store(t.timestamp_millis(), Ordering::SeqCst);
     }
-    pub(crate) fn clock(&self) -> alfred::serve::Clock {
+    pub(crate) fn clock(&self) -> alfred::cli::serve::Clock {
         let millis = self.0.clone();
         Arc::new(move || DateTime::from_timestamp_millis(millis.load(Ordering::SeqCst)).expect("in range"))
     }
@@ -160,7 +160,7 @@ pub(crate) struct Running {
     pub(crate) service: Arc<Service>,
     addr: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), alfred::serve::ServeError>>,
+    task: JoinHandle<Result<(), alfred::cli::serve::ServeError>>,
 }
 
 impl Running {
@@ -263,7 +263,7 @@ fn status_webhook(wamid: &str, status: &str, error: Option<(i64, &str)>) -> Vec<
 }
 
 /// The outbox row the sender stored the fake's wamid on.
-fn row_with_wamid(service: &Service, wamid: &str) -> Option<alfred::store::OutboxRow> {
+fn row_with_wamid(service: &Service, wamid: &str) -> Option<alfred::edges::store::OutboxRow> {
     (1..=50)
         .filter_map(|id| service.store.outbox_row(id).ok().flatten())
         .find(|row| row.wamid.as_deref() == Some(wamid))
@@ -295,7 +295,7 @@ async fn status_updates_reach_the_outbound_message(backend: Backend) {
     })
     .await;
     let row = row_with_wamid(&svc.service, &wamid).expect("row");
-    assert_eq!(row.status, alfred::store::OutboxStatus::Sent);
+    assert_eq!(row.status, alfred::edges::store::OutboxStatus::Sent);
     assert_eq!(row.delivery, None, "no status webhook yet");
 
     assert_eq!(svc.post(&status_webhook(&wamid, "sent", None)).await, 200);
@@ -396,7 +396,7 @@ async fn a_worker_killed_between_commit_and_ack_causes_no_second_reply(backend: 
     let service = backend.build(&fake).await;
     // The webhook accepted the message (numbered, as the webhook does).
     let body = text_webhook("31612345001", "wamid.K1", "add bananas");
-    let senders = alfred::order::sender_counts(&inbound::parse(&body).unwrap().messages);
+    let senders = alfred::roles::order::sender_counts(&inbound::parse(&body).unwrap().messages);
     service
         .queue
         .push_numbered(&service.streams.ingest, &body, &senders)
@@ -415,7 +415,7 @@ async fn a_worker_killed_between_commit_and_ack_causes_no_second_reply(backend: 
             unknown_sender_reply: service.config.unknown_sender_reply.clone(),
             clock: Arc::new(chrono::Utc::now),
             counters: Arc::default(),
-            hold_back: alfred::order::HOLD_BACK,
+            hold_back: alfred::roles::order::HOLD_BACK,
             progress: Arc::default(),
         };
         let mut cfg = ConsumerConfig::new(
@@ -438,7 +438,7 @@ async fn a_worker_killed_between_commit_and_ack_causes_no_second_reply(backend: 
     eventually("the replies", || {
         let n = accepted_texts(&fake).len();
         if n < 2 {
-            use alfred::store::schema::queue_jobs;
+            use alfred::edges::store::schema::queue_jobs;
             use diesel::prelude::*;
             let mut c = svc.service.store.conn().unwrap();
             let rows: Vec<(i64, String, String, Option<String>, i32)> = queue_jobs::table
@@ -544,7 +544,7 @@ async fn several_workers_lose_no_item_and_keep_each_members_order(backend: Backe
     assert_eq!(names, expected, "no lost update");
     // Each member's messages were handled in the order the member sent them: the reply
     // rows were committed (ids ascending) in that order.
-    let rows: Vec<alfred::store::OutboxRow> = (1..=200)
+    let rows: Vec<alfred::edges::store::OutboxRow> = (1..=200)
         .filter_map(|id| svc.service.store.outbox_row(id).ok().flatten())
         .collect();
     for (member, who) in [("Anna", "a"), ("Ben", "b")] {

@@ -3,8 +3,8 @@
 //! the fake Graph API. (The scheduler's own tests, with a virtual clock, cover schedules,
 //! DST, catch-up and several schedulers at once.)
 
-use alfred::serve::Roles;
-use alfred::store::EventCommit;
+use alfred::cli::serve::Roles;
+use alfred::edges::store::EventCommit;
 use alfred_core::data::{DataChange, Record};
 use alfred_core::event::{Effect, TimerFired, TimerSpec};
 use alfred_fake_graph as fake_graph;

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use alfred::cli::serve::{Roles, Service};
 use alfred::config::Config;
-use alfred::serve::{Roles, Service};
-use alfred::whatsapp::signature::sign;
+use alfred::edges::whatsapp::signature::sign;
 use alfred_fake_graph as fake_graph;
 
 use crate::support::{SECRET, http, pg_admin, pg_base, text_webhook, unique};
@@ -95,7 +95,7 @@ async fn add_bananas_scenario(database_url: String, redis_url: Option<String>, p
     let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
     let mut service = Service::build(config).await.expect("service starts");
     if let Some(p) = prefix {
-        service.streams = alfred::queue::StreamNames::with_prefix(&p);
+        service.streams = alfred::edges::queue::StreamNames::with_prefix(&p);
     }
     let service = Arc::new(service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -3,7 +3,7 @@
 //! data in the database. (Groceries' "add bananas" is in `service.rs`; the skills' every
 //! path is in `flows/tests/` on a virtual clock.)
 
-use alfred::serve::Roles;
+use alfred::cli::serve::Roles;
 use alfred_fake_graph as fake_graph;
 use chrono::{TimeZone, Utc};
 

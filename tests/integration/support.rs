@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use alfred::flowdir::FlowDir;
+use alfred::cli::flowdir::FlowDir;
 use alfred_core::check::{Checked, SourceFile};
 use alfred_core::diag::{Diagnostic, Severity};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -78,7 +78,7 @@ pub fn errors(checked: &Checked) -> Vec<&Diagnostic> {
 }
 
 /// Renders a checked flow directory exactly like `alfred check` does
-/// (`broken_flows` asserts that this matches `alfred::cmd_check::run`).
+/// (`broken_flows` asserts that this matches `alfred::cli::check::run`).
 pub fn render_check(dir: &FlowDir) -> (i32, String) {
     let checked = dir.check();
     let (errors, warnings): (Vec<&Diagnostic>, Vec<&Diagnostic>) =

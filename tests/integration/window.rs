@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use alfred::config::UnknownSenderPolicy;
-use alfred::graph::{GraphClient, Outbound as Graph};
-use alfred::queue::AnyQueue;
-use alfred::queue::sql::{SqlQueue, SqlQueueConfig};
-use alfred::sender::{SendResult, Sender};
-use alfred::store::{CommitOutcome, EventCommit, OutboxStatus, Store};
-use alfred::whatsapp::inbound;
-use alfred::worker::Worker;
+use alfred::edges::graph::{GraphClient, Outbound as Graph};
+use alfred::edges::queue::AnyQueue;
+use alfred::edges::queue::sql::{SqlQueue, SqlQueueConfig};
+use alfred::edges::store::{CommitOutcome, EventCommit, OutboxStatus, Store};
+use alfred::edges::whatsapp::inbound;
+use alfred::roles::sender::{SendResult, Sender};
+use alfred::roles::worker::Worker;
 use alfred_core::check::{SourceFile, load};
 use alfred_core::event::{ConversationState, Effect, OutMessage, Outbound};
 use alfred_core::flow::FlowSet;
@@ -91,7 +91,7 @@ async fn fixture(postgres: bool, label: &str, now: DateTime<Utc>) -> Fixture {
         outbox_stream: format!("{label}-outbox"),
         clock: Arc::new(move || now),
         counters: Arc::default(),
-        pacing: Arc::new(alfred::pacing::Pacing::new("window-test", 1000)),
+        pacing: Arc::new(alfred::roles::pacing::Pacing::new("window-test", 1000)),
     };
     let worker = Worker {
         store,
@@ -102,7 +102,7 @@ async fn fixture(postgres: bool, label: &str, now: DateTime<Utc>) -> Fixture {
         unknown_sender_reply: String::new(),
         clock: Arc::new(move || now),
         counters: Arc::default(),
-        hold_back: alfred::order::HOLD_BACK,
+        hold_back: alfred::roles::order::HOLD_BACK,
         progress: Arc::default(),
     };
     Fixture {

@@ -81,8 +81,13 @@ pub struct Config {
 pub const DEFAULT_UNKNOWN_SENDER_REPLY: &str =
     "Hello! This number is a private family assistant, so it cannot help you. Sorry.";
 
+/// The embedded database (one SQLite file) unless `DATABASE_URL` says otherwise.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/alfred.db";
 /// Worker tasks per process unless `ALFRED_WORKER_TASKS` says otherwise.
 pub const DEFAULT_WORKER_TASKS: u32 = 4;
+/// Meta's default throughput per business number (messages per second): the sender's
+/// global rate unless `ALFRED_SEND_RATE` says otherwise.
+pub const DEFAULT_SEND_RATE: u32 = 80;
 
 /// Sender tasks per process unless `ALFRED_SENDER_TASKS` says otherwise.
 pub const DEFAULT_SENDER_TASKS: u32 = 1;
@@ -109,7 +114,7 @@ impl Config {
         let get = |k: &str| var(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut errors = Vec::new();
 
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/alfred.db".to_owned());
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let is_pg = database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
         if !is_pg && database_url.contains("://") && !database_url.starts_with("sqlite://") {
             errors.push(format!(
@@ -202,14 +207,14 @@ impl Config {
             errors.push("ALFRED_UNKNOWN_SENDER_REPLY: at most 4096 characters (WhatsApp's text limit)".to_owned());
         }
         let send_rate = match get("ALFRED_SEND_RATE").map(|v| v.parse::<u32>()) {
-            None => crate::pacing::DEFAULT_SEND_RATE,
+            None => DEFAULT_SEND_RATE,
             Some(Ok(n)) if (1..=1000).contains(&n) => n,
             Some(_) => {
                 errors.push(
                     "ALFRED_SEND_RATE: a whole number of messages per second from 1 to 1000 (Meta's default limit is 80 per number)"
                         .to_owned(),
                 );
-                crate::pacing::DEFAULT_SEND_RATE
+                DEFAULT_SEND_RATE
             }
         };
         let worker_tasks = match get("ALFRED_WORKER_TASKS").map(|v| v.parse::<u32>()) {

@@ -80,7 +80,7 @@ fn main() -> ExitCode {
 }
 
 /// Starts the chosen roles and runs them until Ctrl-C or SIGTERM.
-fn serve(roles: alfred::serve::Roles) -> anyhow::Result<i32> {
+fn serve(roles: alfred::cli::serve::Roles) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -96,7 +96,7 @@ fn serve(roles: alfred::serve::Roles) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listen = config.listen;
-        let service = alfred::serve::Service::build(config).await?;
+        let service = alfred::cli::serve::Service::build(config).await?;
         let listener = if roles.webhook {
             Some(tokio::net::TcpListener::bind(listen).await?)
         } else {
@@ -134,26 +134,26 @@ fn run() -> anyhow::Result<i32> {
     // The service roles log to stdout from many threads: never hold the stdout lock
     // across them (that deadlocks every task that logs).
     let roles = match cli.command {
-        Command::Serve => Some(alfred::serve::Roles::ALL),
-        Command::Webhook => Some(alfred::serve::Roles {
+        Command::Serve => Some(alfred::cli::serve::Roles::ALL),
+        Command::Webhook => Some(alfred::cli::serve::Roles {
             webhook: true,
             worker: false,
             sender: false,
             scheduler: false,
         }),
-        Command::Worker => Some(alfred::serve::Roles {
+        Command::Worker => Some(alfred::cli::serve::Roles {
             webhook: false,
             worker: true,
             sender: false,
             scheduler: false,
         }),
-        Command::Sender => Some(alfred::serve::Roles {
+        Command::Sender => Some(alfred::cli::serve::Roles {
             webhook: false,
             worker: false,
             sender: true,
             scheduler: false,
         }),
-        Command::Scheduler => Some(alfred::serve::Roles {
+        Command::Scheduler => Some(alfred::cli::serve::Roles {
             webhook: false,
             worker: false,
             sender: false,
@@ -166,34 +166,20 @@ fn run() -> anyhow::Result<i32> {
     }
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Command::Check { path, database } => Ok(alfred::cmd_check::run_with_database(
+        Command::Check { path, database } => Ok(alfred::cli::check::run_with_database(
             &path,
             database.as_deref(),
             &mut stdout,
         )?),
-        Command::Test { path, filter } => Ok(alfred::cmd_test::run(&path, filter.as_deref(), &mut stdout)?),
+        Command::Test { path, filter } => Ok(alfred::cli::test::run(&path, filter.as_deref(), &mut stdout)?),
         Command::Shell { path, member, at } => {
-            let dir = alfred::flowdir::FlowDir::read(&path)?;
-            let checked = dir.check();
-            let Some(flows) = checked.flows else {
-                for d in &checked.diagnostics {
-                    println!("{}", d.render(dir.source(&d.file)));
-                }
-                anyhow::bail!("the flows have errors; fix them first (`alfred check`)");
-            };
             let stdin = std::io::stdin();
             let prompt = stdin.is_terminal();
-            // The shell is an edge: it may read the wall clock once; after that the
-            // virtual clock moves only with /advance.
-            let now = match at {
-                Some(at) => alfred_core::testing::parse_test_time(&at, flows.household.timezone)
-                    .map_err(|e| anyhow::anyhow!("--at: {e}"))?,
-                None => chrono::Utc::now(),
-            };
-            Ok(alfred::cmd_shell::run(
-                &flows,
+            Ok(alfred::cli::shell::start(
+                &path,
                 member.as_deref(),
-                now,
+                at.as_deref(),
+                chrono::Utc::now(),
                 &mut stdin.lock(),
                 &mut stdout,
                 prompt,
@@ -203,18 +189,9 @@ fn run() -> anyhow::Result<i32> {
             unreachable!("handled above")
         }
         Command::Migrate => {
-            // Only the database is needed here, so only DATABASE_URL is read (not the
-            // whole service configuration with its secrets).
             let _ = dotenvy::dotenv();
-            let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://data/alfred.db".to_owned());
-            let store = alfred::store::Store::open(&url).context("opening the database")?;
-            let applied = store.migrate().context("migrating")?;
-            if applied.is_empty() {
-                println!("database is up to date");
-            } else {
-                println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
-            }
-            Ok(0)
+            let url = std::env::var("DATABASE_URL").ok();
+            Ok(alfred::cli::migrate::run(url.as_deref(), &mut stdout)?)
         }
         Command::Schema { dir } => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -1,7 +1,7 @@
 //! The WhatsApp Graph API client: sends messages and read receipts.
 //!
 //! `POST {base}/{version}/{phone_number_id}/messages` with `Authorization: Bearer <token>`
-//! and the JSON bodies of [`crate::whatsapp::outbound`]. Failures become
+//! and the JSON bodies of [`crate::edges::whatsapp::outbound`]. Failures become
 //! [`SendFailure`] decisions through [`classify`] (Meta's error codes); transport errors
 //! and timeouts are `Retry { code: 0, min_backoff: 1 s }`. A 2xx means *accepted*, not
 //! delivered: the returned wamid correlates the later status webhooks.
@@ -16,8 +16,8 @@ use std::time::Duration;
 use alfred_core::event::OutMessage;
 use serde_json::Value;
 
-use crate::whatsapp::errors::{SendFailure, classify};
-use crate::whatsapp::outbound::{Recipient, mark_read_body, message_body, reaction_body};
+use crate::edges::whatsapp::errors::{SendFailure, classify};
+use crate::edges::whatsapp::outbound::{Recipient, mark_read_body, message_body, reaction_body};
 
 /// Meta's Graph API host.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";

@@ -1,7 +1,9 @@
 //! Outbound pacing: the claim on a row before it is sent, Meta's per-recipient pair rate,
 //! and the global throughput limit of the business number. See `docs/time.md`, Pacing.
+//! This room holds the rates and their arithmetic ([`Rate`], [`Pacing`]); the sender
+//! applies them (`roles/sender/pace.rs`), so pacing never depends on the sender.
 //!
-//! - **Claim** ([`Store::claim_outbox`](crate::store::Store::claim_outbox)): a lease on the
+//! - **Claim** ([`Store::claim_outbox`](crate::edges::store::Store::claim_outbox)): a lease on the
 //!   row, taken atomically before the Graph call, and only on a member's oldest open row.
 //!   That both stops two senders from sending one row and keeps one member's messages in
 //!   order across any number of sender tasks and processes.
@@ -22,11 +24,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::graph::{MAX_BACKOFF, backoff};
-use crate::queue::Queue;
-use crate::role::blocking;
-use crate::sender::{SendResult, Sender, SenderError};
-use crate::store::{Claim, OutboxRow};
+use crate::edges::graph::MAX_BACKOFF;
 
 // The pacing state arrives with the claim (`Claimed::tat`): see `Store::claim_outbox`.
 
@@ -36,8 +34,6 @@ pub const PAIR_INTERVAL: Duration = Duration::from_secs(6);
 /// bursts up to 45 but counts them against future quota (a burst of 20 means about two
 /// minutes of silence); 5 covers a flow's bubbles and stays far from that debt.
 pub const PAIR_BURST: u32 = 5;
-/// Meta's default throughput per business number (messages per second).
-pub const DEFAULT_SEND_RATE: u32 = 80;
 /// The longest pacing wait slept out while holding a claim; longer ones go to the sweep.
 /// One pair interval: a member's next bubble waits inline, but the sender (which reads
 /// its batch in order) never blocks other members for longer than that.
@@ -51,7 +47,7 @@ pub const PAIR_RATE_HIT: i64 = 131_056;
 /// Error code: the number's throughput was reached.
 pub const THROUGHPUT_HIT: i64 = 130_429;
 
-fn chrono(d: Duration) -> chrono::Duration {
+pub(crate) fn chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
@@ -135,7 +131,7 @@ impl Pacing {
     pub fn off(instance: impl Into<String>) -> Pacing {
         Pacing {
             enabled: false,
-            ..Pacing::new(instance, DEFAULT_SEND_RATE)
+            ..Pacing::new(instance, crate::config::DEFAULT_SEND_RATE)
         }
     }
 
@@ -192,106 +188,6 @@ impl Pacing {
     pub fn pause_global(&self, until: DateTime<Utc>) {
         let mut tat = self.global_tat();
         *tat = Some(self.global.paused_until(*tat, until));
-    }
-}
-
-impl<Q: Queue + Clone> Sender<Q> {
-    /// Claims row `id` for this sender. A held row is deferred (the sweep brings it back
-    /// when it may be sendable), so acking its queue entry loses nothing.
-    pub(crate) async fn claim(&self, id: i64, now: DateTime<Utc>) -> Result<Claim, SenderError> {
-        let store = self.store.clone();
-        let by = self.pacing.instance().to_owned();
-        let claim = blocking(move || store.claim_outbox(id, &by, now, chrono(CLAIM_LEASE))).await?;
-        if let Claim::Held(at) = claim {
-            tracing::debug!(
-                outbox.id = id,
-                "outbound message held back (order, claim or retry time)"
-            );
-            let store = self.store.clone();
-            blocking(move || store.defer_outbox(id, at, None)).await?;
-        }
-        Ok(claim)
-    }
-
-    /// Row `id` is done: publishes the member's next message if it was held back behind
-    /// it (the sweep would bring it too, a few seconds later).
-    pub(crate) async fn hand_off(&self, id: i64) -> Result<(), SenderError> {
-        let store = self.store.clone();
-        let now = (self.clock)();
-        if let Some(next) = blocking(move || store.release_successor(id, now)).await? {
-            self.queue
-                .push(&self.outbox_stream, next.to_string().as_bytes())
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Waits for the row's pair-rate and global slot, reserving both; `tat` is the
-    /// member's pair-rate state read with the claim. `Some` if the wait is too long to
-    /// sit out: the row was handed back to the sweep. Nothing at all with pacing off.
-    pub(crate) async fn pace(
-        &self,
-        row: &OutboxRow,
-        tat: Option<DateTime<Utc>>,
-    ) -> Result<Option<SendResult>, SenderError> {
-        if !self.pacing.enabled() {
-            return Ok(None);
-        }
-        let now = (self.clock)();
-        let pair = self.pacing.pair();
-        let (pair_slot, _) = pair.next_slot(tat, now);
-        let latest = now + chrono(MAX_INLINE_WAIT);
-        let slot = if pair_slot > latest {
-            Err(pair_slot)
-        } else {
-            self.pacing.reserve_global(pair_slot, latest)
-        };
-        let slot = match slot {
-            Ok(slot) => slot,
-            Err(at) => {
-                let (store, id, by) = (self.store.clone(), row.id, self.pacing.instance().to_owned());
-                blocking(move || store.defer_outbox(id, at, Some(&by))).await?;
-                return Ok(Some(SendResult::Held(at)));
-            }
-        };
-        let (_, next_tat) = pair.next_slot(tat, slot);
-        let store = self.store.clone();
-        let member = row.member.clone();
-        blocking(move || store.set_recipient_tat(&member, next_tat)).await?;
-        if let Ok(wait) = (slot - now).to_std()
-            && !wait.is_zero()
-        {
-            tokio::time::sleep(wait).await;
-        }
-        Ok(None)
-    }
-
-    /// The retry wait after a retryable failure with `code`, applying Meta's back-off
-    /// advice: 131056 pauses this member (4^X s), 130429 pauses the whole sender.
-    pub(crate) async fn rate_limit_backoff(
-        &self,
-        row: &OutboxRow,
-        code: i64,
-        min_backoff: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Duration, SenderError> {
-        let attempts = u32::try_from(row.attempts).unwrap_or(0);
-        let mut wait = backoff(attempts, min_backoff, row.id.unsigned_abs());
-        if code == PAIR_RATE_HIT {
-            wait = wait.max(pair_backoff(attempts));
-            let until = now + chrono(wait);
-            let store = self.store.clone();
-            let member = row.member.clone();
-            let pair = self.pacing.pair();
-            blocking(move || {
-                let tat = store.recipient_tat(&member)?;
-                store.set_recipient_tat(&member, pair.paused_until(tat, until))
-            })
-            .await?;
-        } else if code == THROUGHPUT_HIT {
-            self.pacing.pause_global(now + chrono(wait));
-        }
-        Ok(wait)
     }
 }
 

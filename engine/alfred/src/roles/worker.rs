@@ -10,8 +10,8 @@
 //! to and never start a flow.
 //!
 //! Several workers may run at once: one member's messages are still handled in arrival
-//! order (a per-sender sequence number with a bounded hold-back, see [`crate::order`]),
-//! and no update is lost (optimistic concurrency, see [`crate::run::run_event_ordered`]).
+//! order (a per-sender sequence number with a bounded hold-back, see [`crate::roles::order`]),
+//! and no update is lost (optimistic concurrency, see [`crate::roles::run::run_event_ordered`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,21 +23,21 @@ use alfred_core::roster;
 use chrono::{DateTime, Utc};
 
 use crate::config::UnknownSenderPolicy;
-use crate::order;
-use crate::queue::Consumer;
-use crate::queue::{Delivery, Queue};
-use crate::role::blocking;
-use crate::run::{publish, run_event_ordered};
-use crate::store::{CommitOutcome, OrderCheck, Store};
-use crate::whatsapp::inbound::{self, Inbound, WebhookBatch};
+use crate::edges::queue::Consumer;
+use crate::edges::queue::{Delivery, Queue};
+use crate::edges::store::{CommitOutcome, OrderCheck, Store};
+use crate::edges::whatsapp::inbound::{self, Inbound, WebhookBatch};
+use crate::roles::blocking;
+use crate::roles::order;
+use crate::roles::run::{publish, run_event_ordered};
 
 /// Meta's "re-engagement message" error: the member's 24-hour window was closed.
 const WINDOW_CLOSED: i64 = 131_047;
 
 /// The role's error type (shared with the other roles).
-pub use crate::role::RoleError as WorkerError;
+pub use crate::roles::RoleError as WorkerError;
 
-pub use crate::run::READ_PREFIX;
+pub use crate::roles::run::READ_PREFIX;
 
 /// What one ingest entry amounted to (for logs, metrics and tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -125,7 +125,7 @@ impl<Q: Queue> Worker<Q> {
     }
 
     /// Processes a parsed webhook batch whose senders' messages were numbered `lasts`
-    /// by the queue (see [`crate::order`]).
+    /// by the queue (see [`crate::roles::order`]).
     async fn process_numbered(&self, batch: WebhookBatch, lasts: Option<&[i64]>) -> Result<Processed, WorkerError> {
         let mut out = Processed::default();
         for skipped in &batch.skipped {
@@ -359,8 +359,8 @@ mod tests {
     use chrono::TimeZone as _;
 
     use super::*;
-    use crate::queue::sql::{SqlQueue, SqlQueueConfig};
-    use crate::queue::{AnyQueue, EntryId};
+    use crate::edges::queue::sql::{SqlQueue, SqlQueueConfig};
+    use crate::edges::queue::{AnyQueue, EntryId};
 
     fn flows() -> Arc<FlowSet> {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("flows");
@@ -651,7 +651,7 @@ mod tests {
 
     #[tokio::test]
     async fn run_once_acks_processed_entries_and_dead_letters_garbage() {
-        use crate::queue::ConsumerConfig;
+        use crate::edges::queue::ConsumerConfig;
         let f = fixture();
         let q = f.worker.queue.clone();
         q.push("test-ingest", &text_body("31612345001", "wamid.E1", "add eggs"))

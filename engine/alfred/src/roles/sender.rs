@@ -22,7 +22,7 @@
 //! the same decision, taken as if the window were closed.
 //!
 //! Before the Graph call a row is claimed (a lease, and only on the member's oldest
-//! unsent row) and paced (Meta's pair rate and the global rate): see [`crate::pacing`].
+//! unsent row) and paced (Meta's pair rate and the global rate): see [`crate::roles::pacing`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,13 +33,13 @@ use alfred_core::roster;
 use alfred_core::window::WindowDecision;
 use chrono::{DateTime, Utc};
 
-use crate::graph::{Outbound, backoff};
-use crate::pacing::Pacing;
-use crate::queue::{Consumer, Queue};
-use crate::role::blocking;
-use crate::store::{Claim, Claimed, NOT_A_MEMBER, OutboxRow, Store, address_of};
-use crate::whatsapp::errors::SendFailure;
-use crate::whatsapp::outbound::Recipient;
+use crate::edges::graph::{Outbound, backoff};
+use crate::edges::queue::{Consumer, Queue};
+use crate::edges::store::{Claim, Claimed, NOT_A_MEMBER, OutboxRow, Store, address_of};
+use crate::edges::whatsapp::errors::SendFailure;
+use crate::edges::whatsapp::outbound::Recipient;
+use crate::roles::blocking;
+use crate::roles::pacing::Pacing;
 
 /// Attempts before a retryable failure becomes permanent.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -47,7 +47,7 @@ pub const MAX_ATTEMPTS: i32 = 8;
 pub const AUTH_PAUSE: Duration = Duration::from_secs(300);
 
 /// The role's error type (shared with the other roles).
-pub use crate::role::RoleError as SenderError;
+pub use crate::roles::RoleError as SenderError;
 
 /// What happened to one outbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +199,7 @@ impl<Q: Queue + Clone> Sender<Q> {
         }
     }
 
-    /// Where a row goes: the address it was committed with (see [`crate::store::address_of`]).
+    /// Where a row goes: the address it was committed with (see [`crate::edges::store::address_of`]).
     /// A row stored before addresses were has none: its member is looked up in the roster
     /// in effect (the stored one, else household.yaml's). `None`: no longer a member.
     async fn recipient_of(&self, row: &OutboxRow) -> Result<Option<Recipient>, SenderError> {
@@ -330,7 +330,7 @@ impl<Q: Queue + Clone> Sender<Q> {
     /// Returns whether an authentication error asks the caller to pause.
     pub async fn run_once(&self, consumer: &mut Consumer<Q>) -> Result<bool, SenderError> {
         for d in consumer.next_batch().await? {
-            if let Some(wamid) = d.payload.strip_prefix(crate::worker::READ_PREFIX.as_bytes()) {
+            if let Some(wamid) = d.payload.strip_prefix(crate::roles::run::READ_PREFIX.as_bytes()) {
                 // A read receipt is a courtesy: a failure is logged, never retried.
                 let wamid = String::from_utf8_lossy(wamid).into_owned();
                 if let Err(e) = self.outbound.mark_read(&wamid, false).await {
@@ -362,6 +362,8 @@ impl<Q: Queue + Clone> Sender<Q> {
     }
 }
 
+mod pace;
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -371,10 +373,10 @@ mod tests {
     use chrono::TimeZone as _;
 
     use super::*;
-    use crate::graph::GraphClient;
-    use crate::queue::sql::{SqlQueue, SqlQueueConfig};
-    use crate::queue::{AnyQueue, ConsumerConfig};
-    use crate::store::{CommitOutcome, EventCommit, OutboxStatus};
+    use crate::edges::graph::GraphClient;
+    use crate::edges::queue::sql::{SqlQueue, SqlQueueConfig};
+    use crate::edges::queue::{AnyQueue, ConsumerConfig};
+    use crate::edges::store::{CommitOutcome, EventCommit, OutboxStatus};
     use alfred_fake_graph as fake_graph;
 
     struct Fixture {
@@ -416,7 +418,7 @@ mod tests {
             outbox_stream: "t-outbox".into(),
             clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()),
             counters: Arc::default(),
-            pacing: Arc::new(Pacing::new("s1", crate::pacing::DEFAULT_SEND_RATE)),
+            pacing: Arc::new(Pacing::new("s1", crate::config::DEFAULT_SEND_RATE)),
         };
         Fixture { sender, fake, dir }
     }

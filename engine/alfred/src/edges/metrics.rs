@@ -21,7 +21,7 @@
 //! Labels only ever hold values from fixed sets (a route that is not one of Alfred's
 //! becomes `other`), so neither personal data nor an attacker's URLs can reach a label.
 //!
-//! Queue depth is not exported: the [`Queue`](crate::queue::Queue) trait has no length
+//! Queue depth is not exported: the [`Queue`](crate::edges::queue::Queue) trait has no length
 //! operation yet.
 //!
 //! Roles that run without the webhook (`alfred worker`, `alfred sender`) serve `/metrics`
@@ -47,8 +47,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
-use crate::sender::SenderCounters;
-use crate::worker::WorkerCounters;
+use crate::roles::sender::SenderCounters;
+use crate::roles::worker::WorkerCounters;
 
 /// The `Content-Type` of a scrape answer.
 pub const CONTENT_TYPE_TEXT: &str = prometheus_text::CONTENT_TYPE;
@@ -146,18 +146,18 @@ impl Metrics {
         }
     }
 
-    /// The worker's counters: give these to the [`Worker`](crate::worker::Worker).
+    /// The worker's counters: give these to the [`Worker`](crate::roles::worker::Worker).
     pub fn worker_counters(&self) -> Arc<WorkerCounters> {
         self.roles.worker.clone()
     }
 
-    /// The sender's counters: give these to the [`Sender`](crate::sender::Sender).
+    /// The sender's counters: give these to the [`Sender`](crate::roles::sender::Sender).
     pub fn sender_counters(&self) -> Arc<SenderCounters> {
         self.roles.sender.clone()
     }
 
     /// The dead-letter counter of one stream's consumer
-    /// (see [`Consumer::count_dead_letters`](crate::queue::Consumer::count_dead_letters)).
+    /// (see [`Consumer::count_dead_letters`](crate::edges::queue::Consumer::count_dead_letters)).
     pub fn dead_letters(&self, stream: DeadLetterStream) -> Arc<AtomicU64> {
         match stream {
             DeadLetterStream::Ingest => self.roles.ingest_dead_letters.clone(),
@@ -356,11 +356,11 @@ pub async fn serve(
         let metrics = Arc::clone(&metrics);
         async move { route(&req, &metrics) }
     };
-    let deadlines = crate::http_server::Deadlines {
+    let deadlines = crate::edges::http_server::Deadlines {
         header_read: HEADER_READ_TIMEOUT,
         shutdown_grace: SHUTDOWN_GRACE,
     };
-    crate::http_server::serve("metrics", listener, deadlines, handler, shutdown).await?;
+    crate::edges::http_server::serve("metrics", listener, deadlines, handler, shutdown).await?;
     Ok(())
 }
 

@@ -11,8 +11,8 @@ use alfred_core::flow::FlowSet;
 use alfred_core::roster;
 use chrono::{DateTime, Utc};
 
-use crate::queue::{Queue, QueueError};
-use crate::store::{CommitOutcome, EventCommit, Fired, OrderCheck, Store, StoreError};
+use crate::edges::queue::{Queue, QueueError};
+use crate::edges::store::{CommitOutcome, EventCommit, Fired, OrderCheck, Store, StoreError};
 
 /// Outbox-stream entries that start with this mark an inbound message as read (the
 /// rest of the entry is its wamid); all other entries are outbox row ids.
@@ -55,7 +55,7 @@ pub fn run_event(
 pub type LoadedData = (Arc<HouseholdData>, i64);
 
 /// [`run_event`] for an inbound message with its place in the sender's arrival order:
-/// the outcome may be [`CommitOutcome::Held`] (see [`crate::order`]).
+/// the outcome may be [`CommitOutcome::Held`] (see [`crate::roles::order`]).
 ///
 /// **Several workers, no lost updates.** Nothing is locked while the engine runs. The
 /// commit is a compare-and-swap on the conversation's version and, if the event changes

@@ -29,13 +29,13 @@ use alfred_core::model::Overlap;
 use alfred_core::schedule::due_slots;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::queue::Queue;
-use crate::role::blocking;
-use crate::run::{EventRun, publish, run_event, schedule_run_key};
-use crate::store::{CommitOutcome, Store};
+use crate::edges::queue::Queue;
+use crate::edges::store::{CommitOutcome, Store};
+use crate::roles::blocking;
+use crate::roles::run::{EventRun, publish, run_event, schedule_run_key};
 
 /// The role's error type (shared with the other roles).
-pub use crate::role::RoleError as SchedulerError;
+pub use crate::roles::RoleError as SchedulerError;
 
 /// Timing of the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

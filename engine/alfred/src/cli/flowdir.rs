@@ -7,6 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use alfred_core::check::{Checked, MAX_FILE_BYTES, SourceFile, load};
+use alfred_core::flow::FlowSet;
 
 /// The files of a flows directory.
 #[derive(Debug, Default)]
@@ -29,6 +30,22 @@ pub enum FlowDirError {
         path: PathBuf,
         /// The cause.
         source: io::Error,
+    },
+}
+
+/// Why a flows directory could not be loaded into a runnable flow set.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The directory could not be read.
+    #[error(transparent)]
+    Read(#[from] FlowDirError),
+    /// The flows have errors; `report` holds every diagnostic, rendered with its source.
+    #[error("the flows in {dir} have errors:\n{report}")]
+    Flows {
+        /// The directory, as given.
+        dir: String,
+        /// The rendered diagnostics, one after another (empty if there were none to show).
+        report: String,
     },
 }
 
@@ -89,6 +106,26 @@ impl FlowDir {
     /// Checks the flows (tests are not flows and are not checked here).
     pub fn check(&self) -> Checked {
         load(self.household.as_ref(), &self.flows)
+    }
+
+    /// Reads `root`, checks it and renders its diagnostics: the one way `alfred test`,
+    /// `alfred shell` and the service get a runnable flow set from a directory. The
+    /// directory comes back too, for its tests and sources.
+    pub fn load_checked(root: &Path) -> Result<(FlowDir, FlowSet), LoadError> {
+        let dir = FlowDir::read(root)?;
+        let checked = dir.check();
+        match checked.flows {
+            Some(flows) => Ok((dir, flows)),
+            None => Err(LoadError::Flows {
+                dir: root.display().to_string(),
+                report: checked
+                    .diagnostics
+                    .iter()
+                    .map(|d| d.render(dir.source(&d.file)))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }),
+        }
     }
 
     /// The source text of a file by its display path, for rendering diagnostics.

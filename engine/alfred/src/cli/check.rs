@@ -7,8 +7,8 @@ use std::path::Path;
 use alfred_core::check::check_stored_members;
 use alfred_core::diag::{Diagnostic, Severity};
 
-use crate::flowdir::FlowDir;
-use crate::store::Store;
+use crate::cli::flowdir::FlowDir;
+use crate::edges::store::Store;
 
 /// Runs the check and writes the report. Returns the process exit code: 1 if any
 /// error was found (or the directory cannot be read), else 0. Warnings never fail.

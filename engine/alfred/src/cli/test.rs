@@ -5,25 +5,24 @@ use std::path::Path;
 
 use alfred_core::testing::{parse_test_file, run_file};
 
-use crate::flowdir::FlowDir;
+use crate::cli::flowdir::{FlowDir, LoadError};
 
 /// Runs every test file below `path` (optionally only cases whose name contains
 /// `filter`). Returns the exit code: 1 if a case failed or the flows have errors.
 pub fn run(path: &Path, filter: Option<&str>, out: &mut dyn Write) -> std::io::Result<i32> {
-    let dir = match FlowDir::read(path) {
-        Ok(d) => d,
-        Err(e) => {
+    let (dir, flows) = match FlowDir::load_checked(path) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Read(e)) => {
             writeln!(out, "error: {e}")?;
             return Ok(1);
         }
-    };
-    let checked = dir.check();
-    let Some(flows) = checked.flows else {
-        for d in &checked.diagnostics {
-            writeln!(out, "{}", d.render(dir.source(&d.file)))?;
+        Err(LoadError::Flows { report, .. }) => {
+            if !report.is_empty() {
+                writeln!(out, "{report}")?;
+            }
+            writeln!(out, "the flows have errors; run `alfred check` first")?;
+            return Ok(1);
         }
-        writeln!(out, "the flows have errors; run `alfred check` first")?;
-        return Ok(1);
     };
     let mut results = Vec::new();
     let mut broken = 0;

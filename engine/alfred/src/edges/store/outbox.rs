@@ -12,10 +12,10 @@ use alfred_core::event::{OutMessage, Outbound};
 use alfred_core::window::{WindowDecision, WindowPolicy, decide};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use diesel::result::Error as DieselError;
 use serde::{Deserialize, Serialize};
 
-use super::commit::{NewOutbox, insert_outbox};
-use super::conn::{from_db, to_db, write_tx};
+use super::conn::{AnyConnection, from_db, to_db, write_tx};
 use super::schema::{conversations, outbox};
 use super::{Result, Store, StoreError};
 
@@ -575,4 +575,43 @@ impl Store {
             Ok((!deferred).then_some(id))
         })
     }
+}
+
+/// An outbox row to insert (`pending`).
+pub(super) struct NewOutbox<'a> {
+    /// Recipient member.
+    pub member: &'a str,
+    /// The recipient's address at commit (see [`address_of`]); `None`: resolved at send.
+    pub to_address: Option<&'a str>,
+    /// `OutMessage` JSON.
+    pub message: &'a str,
+    /// `WindowPlan` JSON, if not the default.
+    pub fallback: Option<&'a str>,
+    /// The inbound message that caused it.
+    pub inbound_wamid: Option<&'a str>,
+    /// Parked until the member writes (the window was closed).
+    pub deferred: bool,
+}
+
+pub(super) fn insert_outbox(
+    conn: &mut AnyConnection,
+    row: &NewOutbox<'_>,
+    now: NaiveDateTime,
+) -> std::result::Result<i64, DieselError> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::member.eq(row.member),
+            outbox::to_address.eq(row.to_address),
+            outbox::message.eq(row.message),
+            outbox::status.eq("pending"),
+            outbox::attempts.eq(0),
+            outbox::inbound_wamid.eq(row.inbound_wamid),
+            outbox::created_at.eq(now),
+            outbox::updated_at.eq(now),
+            outbox::fallback.eq(row.fallback),
+            outbox::deferred_at.eq(row.deferred.then_some(now)),
+            outbox::window_action.eq(row.deferred.then_some("deferred")),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)
 }

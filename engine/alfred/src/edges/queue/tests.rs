@@ -26,8 +26,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::*;
-use crate::store::Store;
-use crate::store::schema::queue_jobs;
+use crate::edges::store::Store;
+use crate::edges::store::schema::queue_jobs;
 
 // ---------------------------------------------------------------------------------------
 // Harness
@@ -438,7 +438,7 @@ async fn numbered_pushes_count_each_sender_from_one(h: Harness) {
     pushes.join_all().await;
 
     let got = queue.read(s, WORKER_GROUP, "w1", 100, SHORT).await.expect("read");
-    let split: Vec<(Option<Vec<i64>>, &[u8])> = got.iter().map(|d| crate::order::split(&d.payload)).collect();
+    let split: Vec<(Option<Vec<i64>>, &[u8])> = got.iter().map(|d| crate::roles::order::split(&d.payload)).collect();
     assert_eq!(split[0], (Some(vec![2]), &b"{\"a\":1}"[..]), "ann was handed 1 and 2");
     assert_eq!(split[1], (Some(vec![1, 3]), &b"{\"b\":2}"[..]), "ben 1; ann 3");
     assert_eq!(split[2], (None, &b"{\"c\":3}"[..]));

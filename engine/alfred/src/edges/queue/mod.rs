@@ -165,7 +165,7 @@ pub trait Queue: Send + Sync {
 
     /// Appends a webhook body to `stream` and, in the same atomic step, hands out the
     /// next arrival numbers of each of its `senders` (`(sender key, message count)`, see
-    /// [`crate::order`]). The entry is [`crate::order::header`]`(last numbers)` followed
+    /// [`crate::roles::order`]). The entry is [`crate::roles::order::header`]`(last numbers)` followed
     /// by `payload`. Durable on `Ok`, like [`Queue::push`].
     fn push_numbered(
         &self,

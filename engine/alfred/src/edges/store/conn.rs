@@ -25,14 +25,14 @@ pub enum AnyConnection {
 macro_rules! per_backend {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
-            $crate::store::conn::AnyConnection::Postgresql($c) => $body,
-            $crate::store::conn::AnyConnection::Sqlite($c) => $body,
+            $crate::edges::store::conn::AnyConnection::Postgresql($c) => $body,
+            $crate::edges::store::conn::AnyConnection::Sqlite($c) => $body,
         }
     };
 }
 pub(crate) use per_backend;
 
-/// Which database a [`crate::store::Store`] talks to.
+/// Which database a [`crate::edges::store::Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// PostgreSQL (`postgres://…`).
@@ -46,7 +46,7 @@ pub enum Backend {
 /// Our own manager rather than diesel's `ConnectionManager<AnyConnection>`: that one
 /// tries each variant in turn, so a SQLite path would first be handed to libpq as a
 /// connection string. Here the backend is decided once, from the URL, by `Store::open`.
-/// Public only because [`crate::store::PooledConn`] names it.
+/// Public only because [`crate::edges::store::PooledConn`] names it.
 #[derive(Debug)]
 pub struct AnyManager {
     pub(crate) backend: Backend,

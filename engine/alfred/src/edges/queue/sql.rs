@@ -51,9 +51,9 @@ use diesel::prelude::*;
 use tokio::sync::Notify;
 
 use super::{Delivery, EntryId, Queue, QueueError, QueueResult};
-use crate::store::conn::to_db;
-use crate::store::schema::queue_jobs;
-use crate::store::{AnyConnection, Store, StoreError};
+use crate::edges::store::conn::to_db;
+use crate::edges::store::schema::queue_jobs;
+use crate::edges::store::{AnyConnection, Store, StoreError};
 
 const BACKEND: &str = "sql";
 
@@ -184,9 +184,9 @@ fn insert_job(conn: &mut AnyConnection, stream: &str, payload: &str) -> Result<i
 
 /// Hands out `count` more numbers for `sender` on `stream`; returns the last one.
 fn next_numbers(conn: &mut AnyConnection, stream: &str, sender: &str, count: i64) -> Result<i64, StoreError> {
-    use crate::store::schema::queue_seq;
+    use crate::edges::store::schema::queue_seq;
     use diesel::upsert::excluded;
-    Ok(crate::store::conn::per_backend!(conn, |c| diesel::insert_into(
+    Ok(crate::edges::store::conn::per_backend!(conn, |c| diesel::insert_into(
         queue_seq::table
     )
     .values((
@@ -239,7 +239,7 @@ impl Queue for SqlQueue {
                     for (sender, count) in &senders {
                         lasts.push(next_numbers(conn, &stream, sender, i64::from(*count))?);
                     }
-                    let mut text = String::from_utf8(crate::order::header(&lasts))
+                    let mut text = String::from_utf8(crate::roles::order::header(&lasts))
                         .map_err(|e| StoreError::Invalid(e.to_string()))?;
                     text.push_str(&body);
                     insert_job(conn, &stream, &text)

@@ -14,10 +14,12 @@ use diesel::connection::SimpleConnection as _;
 use diesel::{Connection as _, PgConnection};
 
 use super::*;
-use crate::graph::{GraphClient, Outbound};
-use crate::queue::sql::{SqlQueue, SqlQueueConfig};
-use crate::queue::{AnyQueue, Consumer, ConsumerConfig};
-use crate::store::{CommitOutcome, EventCommit, OutboxStatus, Store};
+use crate::edges::graph::{GraphClient, Outbound};
+use crate::edges::queue::sql::{SqlQueue, SqlQueueConfig};
+use crate::edges::queue::{AnyQueue, Consumer, ConsumerConfig, Queue};
+use crate::edges::store::Claim;
+use crate::edges::store::{CommitOutcome, EventCommit, OutboxStatus, Store};
+use crate::roles::sender::{SendResult, Sender};
 use alfred_fake_graph::{self as fake_graph, FakeGraph};
 
 #[derive(Clone, Copy, Debug)]
@@ -633,7 +635,7 @@ async fn a_roster_change_readdresses_open_rows_and_ends_a_removed_members(db: Db
     );
     let ben = store.outbox_row(ben_open).unwrap().unwrap();
     assert_eq!(ben.status, OutboxStatus::Dead);
-    assert_eq!(ben.last_error.as_deref(), Some(crate::store::NOT_A_MEMBER));
+    assert_eq!(ben.last_error.as_deref(), Some(crate::edges::store::NOT_A_MEMBER));
     let sent = store.outbox_row(ben_sent).unwrap().unwrap();
     assert_eq!(
         (sent.status, sent.to_address.as_deref()),

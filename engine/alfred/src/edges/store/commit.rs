@@ -14,7 +14,7 @@ use diesel::result::Error as DieselError;
 use diesel::upsert::excluded;
 
 use super::conn::{AnyConnection, from_db, per_backend, to_db, write_tx};
-use super::outbox::WindowPlan;
+use super::outbox::{NewOutbox, WindowPlan, insert_outbox};
 use super::schema::{
     conversations, household_version, inbound_order, list_items, members, outbox, processed_inbound, records,
     schedule_runs, timers,
@@ -54,7 +54,7 @@ pub struct EventCommit {
     pub roster: Option<Vec<Member>>,
 }
 
-/// An inbound message's place in its sender's arrival order (see `crate::order`).
+/// An inbound message's place in its sender's arrival order (see `crate::roles::order`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderCheck {
     /// Hash of the sender's WhatsApp id.
@@ -610,45 +610,6 @@ pub fn address_of(member: &Member) -> Option<String> {
         (None, Some(user)) => Some(format!("user:{user}")),
         (None, None) => None,
     }
-}
-
-/// An outbox row to insert (`pending`).
-pub(super) struct NewOutbox<'a> {
-    /// Recipient member.
-    pub member: &'a str,
-    /// The recipient's address at commit (see [`address_of`]); `None`: resolved at send.
-    pub to_address: Option<&'a str>,
-    /// `OutMessage` JSON.
-    pub message: &'a str,
-    /// `WindowPlan` JSON, if not the default.
-    pub fallback: Option<&'a str>,
-    /// The inbound message that caused it.
-    pub inbound_wamid: Option<&'a str>,
-    /// Parked until the member writes (the window was closed).
-    pub deferred: bool,
-}
-
-pub(super) fn insert_outbox(
-    conn: &mut AnyConnection,
-    row: &NewOutbox<'_>,
-    now: NaiveDateTime,
-) -> std::result::Result<i64, DieselError> {
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::member.eq(row.member),
-            outbox::to_address.eq(row.to_address),
-            outbox::message.eq(row.message),
-            outbox::status.eq("pending"),
-            outbox::attempts.eq(0),
-            outbox::inbound_wamid.eq(row.inbound_wamid),
-            outbox::created_at.eq(now),
-            outbox::updated_at.eq(now),
-            outbox::fallback.eq(row.fallback),
-            outbox::deferred_at.eq(row.deferred.then_some(now)),
-            outbox::window_action.eq(row.deferred.then_some("deferred")),
-        ))
-        .returning(outbox::id)
-        .get_result(conn)
 }
 
 /// One `DataChange`, as `HouseholdData::apply` would do it.

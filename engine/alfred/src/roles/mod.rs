@@ -1,8 +1,27 @@
-//! What the worker and sender roles share: their error type and running diesel (which
-//! is synchronous) off the async threads.
+//! The four service roles, one room each, and what they share. A role owns a loop
+//! (`run(..., shutdown)`) over a queue or a clock; it talks to the world only through
+//! [`crate::edges`] and to the flows only through `alfred-core`.
+//!
+//! - [`webhook`]: Meta's verification and signed POSTs into `alfred-ingest`.
+//! - [`worker`]: the orchestrator (ingest → engine → one transaction → outbox), with
+//!   [`order`] keeping one member's messages in arrival order across workers.
+//! - [`sender`]: outbox → Graph API (retries, dead letters), paced by [`pacing`].
+//! - [`scheduler`]: schedule slots and durable timers → engine → outbox.
+//! - [`run`]: the one path every event takes through the engine and into a commit.
+//!
+//! This file holds what the worker and sender share: their error type and running
+//! diesel (which is synchronous) off the async threads.
 
-use crate::queue::QueueError;
-use crate::store::StoreError;
+pub mod order;
+pub mod pacing;
+pub mod run;
+pub mod scheduler;
+pub mod sender;
+pub mod webhook;
+pub mod worker;
+
+use crate::edges::queue::QueueError;
+use crate::edges::store::StoreError;
 
 /// Why a role could not do its job (as opposed to a message failing in a flow or at
 /// Meta, which the role records and moves on from).

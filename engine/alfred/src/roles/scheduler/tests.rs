@@ -12,11 +12,11 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 
 use super::*;
-use crate::queue::AnyQueue;
-use crate::queue::sql::{SqlQueue, SqlQueueConfig};
-use crate::store::schema::{outbox, timers};
-use crate::store::tests::TestDb;
-use crate::store::{EventCommit, Fired};
+use crate::edges::queue::AnyQueue;
+use crate::edges::queue::sql::{SqlQueue, SqlQueueConfig};
+use crate::edges::store::schema::{outbox, timers};
+use crate::edges::store::tests::TestDb;
+use crate::edges::store::{EventCommit, Fired};
 
 const HOUSEHOLD: &str = r#"
 household:

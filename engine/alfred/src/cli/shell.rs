@@ -4,15 +4,66 @@
 //! can be scripted: `printf 'add milk\nlist\n' | alfred shell --as Anna`.
 
 use std::io::{BufRead, Write};
+use std::path::Path;
 
 use alfred_core::event::{InboundMessage, OutMessage};
 use alfred_core::flow::FlowSet;
 use alfred_core::parse::parse_duration;
 use alfred_core::roster;
 use alfred_core::sim::{Produced, Simulator};
+use alfred_core::testing::parse_test_time;
 use chrono::{DateTime, Utc};
 
+use crate::cli::flowdir::{FlowDir, FlowDirError, LoadError};
+
 const HELP: &str = "commands: /as <member>, /advance <duration>, /state, /trace, /reset, /help, /quit";
+
+/// Why `alfred shell` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// The flows directory could not be read.
+    #[error(transparent)]
+    Read(#[from] FlowDirError),
+    /// The flows have errors (their report was written to the output).
+    #[error("the flows have errors; fix them first (`alfred check`)")]
+    Flows,
+    /// `--at` is not a time.
+    #[error("--at: {0}")]
+    At(String),
+    /// The console failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// `alfred shell PATH`: loads and checks the flows below `path`, then runs the shell
+/// from `at` (a test-file time in the household's zone) or from `wall_now`. The shell is
+/// an edge: it reads the wall clock once (the caller's `wall_now`); after that the
+/// virtual clock moves only with /advance.
+pub fn start(
+    path: &Path,
+    member: Option<&str>,
+    at: Option<&str>,
+    wall_now: DateTime<Utc>,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    prompt: bool,
+) -> Result<i32, ShellError> {
+    let flows = match FlowDir::load_checked(path) {
+        Ok((_, flows)) => flows,
+        Err(LoadError::Read(e)) => return Err(e.into()),
+        Err(LoadError::Flows { report, .. }) => {
+            if !report.is_empty() {
+                writeln!(out, "{report}")?;
+            }
+            return Err(ShellError::Flows);
+        }
+    };
+    let now = match at {
+        Some(at) => parse_test_time(at, flows.household.timezone).map_err(|e| ShellError::At(e.to_string()))?,
+        None => wall_now,
+    };
+    Ok(run(&flows, member, now, input, out, prompt)?)
+}
 
 /// Runs the shell until end of input or `/quit`. `prompt` shows a prompt (terminals).
 pub fn run(

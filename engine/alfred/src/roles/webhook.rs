@@ -8,7 +8,7 @@
 //! | `POST /webhook` | 413 above [`MAX_BODY_BYTES`] (checked on `Content-Length` and while reading, **before** the signature); 401 without `X-Hub-Signature-256`; 403 on a mismatch; 400 for a body that is not a WhatsApp webhook; then the **raw bytes, unchanged**, are pushed to the ingest stream: 200 once the push is durable, 503 if it failed (Meta redelivers, so nothing answered 200 is ever lost). |
 //! | `GET /healthz` | 200 `ok`: the process is alive. |
 //! | `GET /readyz` | 200 when the database (if any) and the queue answer, else 503 naming the one that failed. |
-//! | `GET /metrics` | Prometheus text exposition ([`crate::metrics`]); 404 when the state has no metrics. |
+//! | `GET /metrics` | Prometheus text exposition ([`crate::edges::metrics`]); 404 when the state has no metrics. |
 //!
 //! Anything else is 404, or 405 for a known path with the wrong method.
 //!
@@ -34,12 +34,12 @@ use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
-use crate::http_server;
-use crate::metrics::Metrics;
-use crate::order;
-use crate::queue::{AnyQueue, Queue};
-use crate::store::Store;
-use crate::whatsapp::{inbound, signature};
+use crate::edges::http_server;
+use crate::edges::metrics::Metrics;
+use crate::edges::queue::{AnyQueue, Queue};
+use crate::edges::store::Store;
+use crate::edges::whatsapp::{inbound, signature};
+use crate::roles::order;
 
 /// The largest accepted body: Meta's payloads are at most 3 MB.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -241,7 +241,7 @@ async fn receive(req: Request<Incoming>, state: &WebhookState, body_timeout: Dur
     };
 
     // Numbered per sender in the same atomic step, so that several workers can keep each
-    // member's messages in arrival order (see `crate::order`).
+    // member's messages in arrival order (see `crate::roles::order`).
     match state.queue.push_numbered(&state.ingest_stream, &body, &senders).await {
         Ok(id) => {
             tracing::debug!(size, %id, "webhook: queued");
@@ -347,7 +347,7 @@ mod tests {
     use tokio::task::JoinHandle;
 
     use super::*;
-    use crate::queue::{RedisQueue, RedisQueueConfig, SqlQueue, SqlQueueConfig};
+    use crate::edges::queue::{RedisQueue, RedisQueueConfig, SqlQueue, SqlQueueConfig};
 
     const SECRET: &[u8] = b"test-app-secret";
     const VERIFY: &str = "my verify/token";
@@ -666,7 +666,7 @@ mod tests {
         assert_eq!(post_signed(server.addr, &fixture("webhook_text.json")).await.0, 503);
         // Counted where the WebhookUnavailable alert looks for it.
         assert_eq!(
-            crate::metrics::sample(
+            crate::edges::metrics::sample(
                 &metrics.render().expect("render"),
                 "alfred_webhook_requests_total{route=\"/webhook\",method=\"POST\",status=\"503\"}"
             ),
@@ -846,9 +846,9 @@ mod tests {
         let scraped = String::from_utf8(scraped).expect("UTF-8 exposition");
         server.stop().await;
         let count = |status: &str| {
-            crate::metrics::sample(
+            crate::edges::metrics::sample(
                 &scraped,
-                &crate::metrics::series(
+                &crate::edges::metrics::series(
                     "alfred_webhook_requests_total",
                     &[("route", "/webhook"), ("method", "POST"), ("status", status)],
                 ),
@@ -858,7 +858,7 @@ mod tests {
             assert_eq!(count(status), Some(1.0), "status {status} in:\n{scraped}");
         }
         assert_eq!(
-            crate::metrics::sample(
+            crate::edges::metrics::sample(
                 &scraped,
                 "alfred_webhook_request_duration_seconds_count{route=\"/webhook\",method=\"POST\"}"
             ),
@@ -867,7 +867,7 @@ mod tests {
         // The scrape itself is counted after it was rendered.
         let again = metrics.render().expect("render");
         assert_eq!(
-            crate::metrics::sample(
+            crate::edges::metrics::sample(
                 &again,
                 "alfred_webhook_requests_total{route=\"/metrics\",method=\"GET\",status=\"200\"}"
             ),

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::whatsapp::inbound::Inbound;
+use crate::edges::whatsapp::inbound::Inbound;
 
 /// How long a worker holds a message back waiting for its sender's previous one.
 pub const HOLD_BACK: Duration = Duration::from_secs(3);

@@ -13,29 +13,29 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::flowdir::{FlowDir, LoadError};
 use crate::config::Config;
-use crate::flowdir::FlowDir;
-use crate::graph::{ConsoleSender, GraphClient, Outbound};
-use crate::metrics::{DeadLetterStream, Metrics};
-use crate::pacing::Pacing;
-use crate::queue::redis::{RedisQueue, RedisQueueConfig};
-use crate::queue::sql::{SqlQueue, SqlQueueConfig};
-use crate::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
-use crate::scheduler::{Scheduler, SchedulerConfig, owner_name};
-use crate::sender::{AUTH_PAUSE, Sender};
-use crate::store::Store;
-use crate::webhook::{self, WebhookState};
-use crate::worker::Worker;
+use crate::edges::graph::{ConsoleSender, GraphClient, Outbound};
+use crate::edges::metrics::{DeadLetterStream, Metrics};
+use crate::edges::queue::redis::{RedisQueue, RedisQueueConfig};
+use crate::edges::queue::sql::{SqlQueue, SqlQueueConfig};
+use crate::edges::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
+use crate::edges::store::Store;
+use crate::roles::pacing::Pacing;
+use crate::roles::scheduler::{Scheduler, SchedulerConfig, owner_name};
+use crate::roles::sender::{AUTH_PAUSE, Sender};
+use crate::roles::webhook::{self, WebhookState};
+use crate::roles::worker::Worker;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::edges::store::StoreError),
     /// The queue could not be set up.
     #[error("queue: {0}")]
-    Queue(#[from] crate::queue::QueueError),
+    Queue(#[from] crate::edges::queue::QueueError),
     /// The flows have errors (the rendered diagnostics follow).
     #[error("the flows in {dir} have errors; the service does not start with them:\n{report}")]
     Flows {
@@ -46,7 +46,7 @@ pub enum ServeError {
     },
     /// The flows directory could not be read.
     #[error("flows: {0}")]
-    FlowDir(#[from] crate::flowdir::FlowDirError),
+    FlowDir(#[from] crate::cli::flowdir::FlowDirError),
     /// The HTTP client could not be built.
     #[error("graph client: {0}")]
     Http(#[from] reqwest::Error),
@@ -104,17 +104,11 @@ pub type Clock = Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync>;
 
 /// Loads and checks the flows; errors become [`ServeError::Flows`] with the report.
 pub fn load_flows(dir: &std::path::Path) -> Result<FlowSet, ServeError> {
-    let fd = FlowDir::read(dir)?;
-    let checked = fd.check();
-    checked.flows.ok_or_else(|| ServeError::Flows {
-        dir: dir.display().to_string(),
-        report: checked
-            .diagnostics
-            .iter()
-            .map(|d| d.render(fd.source(&d.file)))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    })
+    match FlowDir::load_checked(dir) {
+        Ok((_, flows)) => Ok(flows),
+        Err(LoadError::Read(e)) => Err(e.into()),
+        Err(LoadError::Flows { dir, report }) => Err(ServeError::Flows { dir, report }),
+    }
 }
 
 impl Service {
@@ -194,7 +188,9 @@ impl Service {
             let metrics = self.metrics.clone();
             let token = stop.clone();
             tasks.spawn(async move {
-                if let Err(e) = crate::metrics::serve(listener, metrics, async move { token.cancelled().await }).await {
+                if let Err(e) =
+                    crate::edges::metrics::serve(listener, metrics, async move { token.cancelled().await }).await
+                {
                     tracing::error!(error = %e, "metrics listener stopped");
                 }
             });
@@ -234,7 +230,7 @@ impl Service {
                     unknown_senders: self.config.unknown_senders,
                     unknown_sender_reply: self.config.unknown_sender_reply.clone(),
                     clock: clock.clone(),
-                    hold_back: crate::order::HOLD_BACK,
+                    hold_back: crate::roles::order::HOLD_BACK,
                     progress: progress.clone(),
                     counters: counters.clone(),
                 };
