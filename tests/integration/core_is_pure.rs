@@ -59,12 +59,12 @@ fn manifest_names_no_io_crate() {
     assert!(bad.is_empty(), "alfred-core must stay pure, but depends on {bad:?}");
 }
 
-#[test]
-fn resolved_tree_has_no_io_crate() {
+/// Every crate `package` pulls in along the `edges` kinds (`cargo tree -e`).
+fn resolved_tree(package: &str, edges: &str) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(cargo)
         .current_dir(root())
-        .args(["tree", "-p", "alfred-core", "-e", "normal", "--prefix", "none"])
+        .args(["tree", "-p", package, "-e", edges, "--prefix", "none"])
         .output()
         .expect("run cargo tree");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -73,7 +73,13 @@ fn resolved_tree_has_no_io_crate() {
         "cargo tree failed: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let crates: BTreeSet<&str> = stdout.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    stdout.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+}
+
+#[test]
+fn resolved_tree_has_no_io_crate() {
+    let crates = resolved_tree("alfred-core", "normal");
+    let crates: BTreeSet<&str> = crates.iter().map(String::as_str).collect();
     assert!(
         crates.contains("alfred-core") && crates.contains("minijinja"),
         "sanity: the tree was read: {crates:?}"
@@ -87,19 +93,8 @@ fn resolved_tree_has_no_io_crate() {
 
 #[test]
 fn the_product_does_not_depend_on_the_fake_graph() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = Command::new(cargo)
-        .current_dir(root())
-        .args(["tree", "-p", "alfred", "-e", "normal,build", "--prefix", "none"])
-        .output()
-        .expect("run cargo tree");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "cargo tree failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let crates: BTreeSet<&str> = stdout.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let crates = resolved_tree("alfred", "normal,build");
+    let crates: BTreeSet<&str> = crates.iter().map(String::as_str).collect();
     assert!(
         crates.contains("alfred") && crates.contains("alfred-core"),
         "sanity: the tree was read: {crates:?}"

@@ -30,28 +30,8 @@ fn main() -> std::io::Result<()> {
         &args.token,
         Duration::from_millis(args.report_ms.max(1)),
         std::io::stdout(),
-        shutdown_signal(),
+        // No shutdown of its own: the load script stops it with SIGTERM, whose default
+        // action ends the process, and every report line is already flushed.
+        std::future::pending::<()>(),
     ))
-}
-
-/// Ctrl-C or SIGTERM: the load script stops the fake with `kill`.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }
