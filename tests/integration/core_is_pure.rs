@@ -73,7 +73,11 @@ fn resolved_tree(package: &str, edges: &str) -> BTreeSet<String> {
         "cargo tree failed: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+    stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
