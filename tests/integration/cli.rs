@@ -257,3 +257,49 @@ fn the_product_binary_has_no_fake_graph_command() {
     assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("unrecognized subcommand 'fake-graph'"), "stderr:\n{err}");
 }
+
+#[test]
+fn shell_on_a_missing_directory_names_the_cause_once() {
+    let (code, out, err) = alfred(&["shell", "no-such-flows", "--as", "Anna"], Some("hi\n"));
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.starts_with("error: cannot read no-such-flows: "), "stderr:\n{err}");
+    assert_eq!(err.matches("os error").count(), 1, "the cause is repeated:\n{err}");
+}
+
+/// `alfred migrate` on the embedded default: the first run applies every migration,
+/// the second finds nothing to do (a second start, as operators do it).
+#[test]
+fn migrate_applies_once_then_is_up_to_date() {
+    let tmp = TempDir::new("migrate");
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_alfred"))
+            .current_dir(tmp.path())
+            .env_remove("DATABASE_URL")
+            .arg("migrate")
+            .output()
+            .expect("run alfred migrate");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
+    let (code, out, err) = run();
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let shipped = std::fs::read_dir(root().join("schema/migrations/sqlite"))
+        .expect("migrations")
+        .count();
+    assert!(shipped > 0, "sanity: the migrations were found");
+    assert!(
+        out.starts_with(&format!("applied {shipped} migration(s): ")),
+        "stdout:\n{out}"
+    );
+    assert!(
+        tmp.path().join("data/alfred.db").exists(),
+        "the embedded database was not created"
+    );
+    let (code, out, err) = run();
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(out, "database is up to date\n");
+}

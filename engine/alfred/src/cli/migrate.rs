@@ -11,7 +11,7 @@ use crate::edges::store::{Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     /// The database could not be opened or migrated.
-    #[error("migrating {url}: {source}")]
+    #[error("migrating {url}")]
     Store {
         /// The database URL.
         url: String,

@@ -21,9 +21,10 @@ const HELP: &str = "commands: /as <member>, /advance <duration>, /state, /trace,
 /// Why `alfred shell` could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
-    /// The flows directory could not be read.
-    #[error(transparent)]
-    Read(#[from] FlowDirError),
+    /// The flows directory could not be read. (Its message already names the cause, so
+    /// it is not chained again as a source.)
+    #[error("{0}")]
+    Read(FlowDirError),
     /// The flows have errors (their report was written to the output).
     #[error("the flows have errors; fix them first (`alfred check`)")]
     Flows,
@@ -50,7 +51,7 @@ pub fn start(
 ) -> Result<i32, ShellError> {
     let flows = match FlowDir::load_checked(path) {
         Ok((_, flows)) => flows,
-        Err(LoadError::Read(e)) => return Err(e.into()),
+        Err(LoadError::Read(e)) => return Err(ShellError::Read(e)),
         Err(LoadError::Flows { report, .. }) => {
             if !report.is_empty() {
                 writeln!(out, "{report}")?;
