@@ -15,6 +15,7 @@
 //! - `metrics`: `/metrics` of a webhook process and of a worker + sender process.
 //! - `window`: the 24-hour window in worker + sender on both backends (template
 //!   fallback, async 131047, defer until the member writes).
+//! - `restart`: the real `alfred serve`, embedded: start, talk, stop, start, talk.
 //! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
 //! - `skills`: the family skills through the service, on both backends.
 //! - `chores`: a repeating, rotating chore through the service, on both backends.
@@ -63,6 +64,8 @@ mod lists;
 mod metrics;
 #[path = "integration/pipeline.rs"]
 mod pipeline;
+#[path = "integration/restart.rs"]
+mod restart;
 #[path = "integration/scheduler.rs"]
 mod scheduler;
 #[path = "integration/schema_drift.rs"]

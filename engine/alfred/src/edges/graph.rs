@@ -33,7 +33,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// A message Meta accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentMessage {
-    /// Meta's message id (`wamid.…`), or `console.<n>` from the console sender.
+    /// Meta's message id (`wamid.…`), or `console.<run>.<n>` from the console sender.
     pub wamid: String,
 }
 
@@ -190,31 +190,52 @@ impl GraphClient {
 }
 
 /// Prints messages to stdout instead of sending them (no `WHATSAPP_TOKEN` configured).
-#[derive(Debug, Default)]
+///
+/// Its synthetic wamids must be unique for the life of the database, not just of the
+/// process: `outbox.wamid` is unique, so a second start numbering from 1 again made
+/// `mark_sent` fail and stalled the member's replies. Each sender therefore takes a
+/// run id (start time, process id, a per-process counter) that no other start shares.
+#[derive(Debug)]
 pub struct ConsoleSender {
+    run: String,
     sent: AtomicU64,
 }
 
+impl Default for ConsoleSender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ConsoleSender {
-    /// A console sender numbering its synthetic wamids from 1.
+    /// A console sender with a run id of its own, numbering its wamids from 1.
     pub fn new() -> Self {
-        Self::default()
+        static SENDERS: AtomicU64 = AtomicU64::new(0);
+        // The edge may read the wall clock; this is only a unique tag, never a time.
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let k = SENDERS.fetch_add(1, Ordering::Relaxed);
+        ConsoleSender {
+            run: format!("{started:x}-{:x}-{k}", std::process::id()),
+            sent: AtomicU64::new(0),
+        }
     }
 
     fn emit(&self, body: &Value) -> SentMessage {
         let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
         println!("[whatsapp console] {body}");
         SentMessage {
-            wamid: format!("console.{n}"),
+            wamid: format!("console.{}.{n}", self.run),
         }
     }
 
-    /// Prints the request body `message_body` would send; returns `console.<n>`.
+    /// Prints the request body `message_body` would send; returns `console.<run>.<n>`.
     pub fn send(&self, to: &Recipient, msg: &OutMessage) -> SentMessage {
         self.emit(&message_body(to, msg))
     }
 
-    /// Prints the reaction body; returns `console.<n>`.
+    /// Prints the reaction body; returns `console.<run>.<n>`.
     pub fn react(&self, to: &Recipient, message_id: &str, emoji: &str) -> SentMessage {
         self.emit(&reaction_body(to, message_id, emoji))
     }
@@ -539,14 +560,15 @@ mod tests {
     async fn console_outbound_numbers_its_wamids() {
         let out = Outbound::from_token(None, PHONE_ID).expect("outbound");
         assert!(matches!(out, Outbound::Console(_)));
-        assert_eq!(
-            out.send(&phone(), &text("hi")).await.expect("printed").wamid,
-            "console.1"
-        );
-        assert_eq!(
-            out.send(&phone(), &text("again")).await.expect("printed").wamid,
-            "console.2"
-        );
+        let first = out.send(&phone(), &text("hi")).await.expect("printed").wamid;
+        let second = out.send(&phone(), &text("again")).await.expect("printed").wamid;
+        let run = first.strip_suffix(".1").expect("numbered from 1");
+        assert!(run.starts_with("console.") && run.len() > "console.".len(), "{first}");
+        assert_eq!(second, format!("{run}.2"));
+        // Another sender (another start of the process) never repeats a wamid.
+        let again = Outbound::from_token(None, PHONE_ID).expect("outbound");
+        let other = again.send(&phone(), &text("hi")).await.expect("printed").wamid;
+        assert!(other != first && other != second, "{other} repeats {first} or {second}");
         out.mark_read("wamid.X", true).await.expect("no-op");
         assert!(matches!(
             Outbound::from_token(Some("  "), PHONE_ID).expect("outbound"),
