@@ -163,7 +163,7 @@ pub(super) fn compile_action(
     }
     if let Some(l) = &s.list_add {
         list_known(cx, &l.list);
-        vars.extend(["added".to_owned(), "already".to_owned()]);
+        vars.extend(["added", "already", "more", "too_long", "over_limit"].map(str::to_owned));
         return cx.tpl(&l.items).map_or(Action::Nothing, |items| Action::ListAdd {
             list: l.list.value.clone(),
             items,

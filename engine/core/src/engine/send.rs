@@ -75,6 +75,30 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// Splits a text longer than WhatsApp's body limit into several messages, at line
+/// breaks where it can (a long shopping list stays one item per line, every item
+/// visible), else at spaces, else anywhere. Short texts come back as they are.
+pub(super) fn split_body(s: &str, max: usize) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = s.trim();
+    while rest.chars().count() > max {
+        let cut = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+        let head = &rest[..cut];
+        // The last line break (or space) within the limit, if the piece before it is not tiny.
+        let at = head
+            .rfind('\n')
+            .filter(|&i| i > max / 4)
+            .or_else(|| head.rfind(' ').filter(|&i| i > max / 4))
+            .unwrap_or(cut);
+        parts.push(rest[..at].trim_end().to_owned());
+        rest = rest[at..].trim_start();
+    }
+    if !rest.is_empty() || parts.is_empty() {
+        parts.push(rest.to_owned());
+    }
+    parts
+}
+
 impl<'a> Run<'a> {
     pub(super) fn render_text(&mut self, t: &Text) -> Result<String, StepError> {
         let tpl = t.pick(&self.member.language, &self.fs.household.language);
@@ -83,14 +107,14 @@ impl<'a> Run<'a> {
 
     pub(super) fn send_text(&mut self, t: &Text) -> Result<(), StepError> {
         let body = self.render_text(t)?;
-        self.push_send(
-            std::slice::from_ref(&self.member.name),
-            OutMessage::Text {
-                body: clip(body.trim(), MAX_BODY),
-            },
-            None,
-            WindowPolicy::default(),
-        );
+        for body in split_body(&body, MAX_BODY) {
+            self.push_send(
+                std::slice::from_ref(&self.member.name),
+                OutMessage::Text { body },
+                None,
+                WindowPolicy::default(),
+            );
+        }
         Ok(())
     }
 
@@ -144,7 +168,15 @@ impl<'a> Run<'a> {
             if names.contains(&self.member.name) || offered.is_empty() {
                 offered = choices;
             }
-            self.push_send(&names, msg, fallback.clone(), policy);
+            // A plain text past WhatsApp's limit goes as several messages, none cut off.
+            match msg {
+                OutMessage::Text { body } if body.chars().count() > MAX_BODY => {
+                    for body in split_body(&body, MAX_BODY) {
+                        self.push_send(&names, OutMessage::Text { body }, fallback.clone(), policy);
+                    }
+                }
+                msg => self.push_send(&names, msg, fallback.clone(), policy),
+            }
         }
         Ok(offered)
     }
@@ -208,13 +240,15 @@ impl<'a> Run<'a> {
                 None => String::new(),
             },
         };
-        let body = clip(body.trim(), MAX_BODY);
+        // Plain texts are split later (see `split_body`); bodies with options are clipped.
+        let full = body.trim().to_owned();
+        let body = clip(&full, MAX_BODY);
         let footer = match &s.footer {
             Some(f) => Some(render(f)?),
             None => None,
         };
         let (msg, choices) = match &s.options {
-            Options::None => (OutMessage::Text { body }, Vec::new()),
+            Options::None => (OutMessage::Text { body: full }, Vec::new()),
             Options::Buttons(bs) => {
                 let mut buttons = Vec::new();
                 for (id, t) in bs {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::data::{DataChange, ListItem, Record};
 use crate::event::{Effect, Frame, Return, TimerFired, TimerSpec, Values};
 use crate::flow::{Action, Target};
-use crate::parse::{item_key, parse_datetime, parse_duration, parse_items};
+use crate::parse::{ListedItem, item_key, parse_datetime, parse_duration, parse_item_list};
 use crate::roster;
 use crate::tmpl::roots;
 
@@ -122,15 +122,23 @@ impl<'a> Run<'a> {
             Action::End => Ok(Flowing::Jump(Target::End)),
             Action::ListAdd { list, items } => {
                 let text = self.render(items)?;
+                let parsed = parse_item_list(&text);
                 let mut added = Vec::new();
+                // Already there and no quantity typed: the same wish twice, nothing changes.
                 let mut already = Vec::new();
-                for p in parse_items(&text) {
+                // Already there with a quantity typed ("add 2 milk"): the quantity goes up.
+                let mut more = Vec::new();
+                for ListedItem { item: p, counted } in parsed.items {
                     let key = item_key(&p.name);
                     let existing = self.data.list(list).iter().find(|i| i.key == key).cloned();
                     let item = match existing {
+                        Some(i) if !counted => {
+                            already.push(serde_json::json!({ "name": i.name, "qty": i.qty }));
+                            continue;
+                        }
                         Some(mut i) => {
-                            already.push(serde_json::json!({ "name": i.name, "qty": p.qty }));
                             i.qty = i.qty.saturating_add(p.qty).min(999);
+                            more.push(serde_json::json!({ "name": i.name, "qty": i.qty, "added": p.qty }));
                             i
                         }
                         None => {
@@ -151,15 +159,27 @@ impl<'a> Run<'a> {
                 }
                 self.set_var("added", serde_json::Value::Array(added));
                 self.set_var("already", serde_json::Value::Array(already));
+                self.set_var("more", serde_json::Value::Array(more));
+                self.set_var("too_long", serde_json::json!(parsed.too_long));
+                self.set_var("over_limit", serde_json::json!(parsed.over_limit));
                 Ok(Flowing::Next)
             }
             Action::ListRemove { list, items } => {
                 let text = self.render(items)?;
                 let mut removed = Vec::new();
                 let mut missing = Vec::new();
-                for p in parse_items(&text) {
+                for ListedItem { item: p, counted } in parse_item_list(&text).items {
                     let key = item_key(&p.name);
-                    match self.data.list(list).iter().find(|i| i.key == key) {
+                    match self.data.list(list).iter().find(|i| i.key == key).cloned() {
+                        // "remove 1 bread" of 2 × bread: one goes, one stays.
+                        Some(mut i) if counted && p.qty < i.qty => {
+                            removed.push(serde_json::Value::String(format!("{} × {}", p.qty, i.name)));
+                            i.qty -= p.qty;
+                            self.change(DataChange::ListPut {
+                                list: list.clone(),
+                                item: i,
+                            });
+                        }
                         Some(i) => {
                             removed.push(serde_json::Value::String(i.name.clone()));
                             self.change(DataChange::ListRemove {

@@ -12,6 +12,9 @@ use super::re;
 use super::text::normalize;
 
 pub(super) const MAX_ITEMS: usize = 50;
+/// The longest item name, in characters: a pasted paragraph is not a grocery, and one
+/// such "item" would push every later one off the list display.
+pub const MAX_ITEM_CHARS: usize = 100;
 pub(super) const MAX_QTY: u32 = 999;
 
 pub(super) static SEP_RE: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)[,;\n\r]|\s+(?:and|en|und|&|\+)\s+"));
@@ -72,28 +75,89 @@ pub struct ParsedItem {
 /// otherwise. Parts with nothing alphanumeric are dropped. Parts with the same [`item_key`] are
 /// merged (quantities add, first spelling wins). At most 50 distinct items; later new ones are ignored.
 pub fn parse_items(text: &str) -> Vec<ParsedItem> {
-    let mut items: Vec<ParsedItem> = Vec::new();
+    parse_item_list(text).items.into_iter().map(|l| l.item).collect()
+}
+
+/// One item of an [`ItemList`], with whether its quantity was typed ("2 bread") or
+/// is the default 1 ("bread"): "add bread" twice is the same wish, "add 2 bread" is more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedItem {
+    /// The item.
+    pub item: ParsedItem,
+    /// The member typed a quantity.
+    pub counted: bool,
+}
+
+/// Everything [`parse_item_list`] read, including what it refused, so nothing is
+/// dropped without a word.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemList {
+    /// The items, at most 50, merged by [`item_key`].
+    pub items: Vec<ListedItem>,
+    /// Names longer than [`MAX_ITEM_CHARS`] (clipped to 30 characters for showing).
+    pub too_long: Vec<String>,
+    /// How many distinct items came after the first 50 and were not taken.
+    pub over_limit: usize,
+}
+
+/// [`parse_items`] with the details: typed quantities, and what was refused and why.
+pub fn parse_item_list(text: &str) -> ItemList {
+    let mut out = ItemList::default();
     let mut keys: Vec<String> = Vec::new();
     for part in SEP_RE.split(text) {
-        let Some(item) = parse_part(part) else {
+        let Some((item, counted)) = parse_part_counted(part) else {
             continue;
         };
         let key = item_key(&item.name);
         if key.is_empty() {
             continue;
         }
-        if let Some(existing) = keys.iter().position(|k| *k == key).and_then(|i| items.get_mut(i)) {
-            existing.qty = existing.qty.saturating_add(item.qty).min(MAX_QTY);
-        } else if items.len() < MAX_ITEMS {
+        if item.name.chars().count() > MAX_ITEM_CHARS {
+            let mut shown: String = item.name.chars().take(30).collect();
+            shown.push('…');
+            out.too_long.push(shown);
+            continue;
+        }
+        if let Some(existing) = keys.iter().position(|k| *k == key).and_then(|i| out.items.get_mut(i)) {
+            existing.item.qty = existing.item.qty.saturating_add(item.qty).min(MAX_QTY);
+            existing.counted = true;
+        } else if out.items.len() < MAX_ITEMS {
             keys.push(key);
-            items.push(item);
+            out.items.push(ListedItem { item, counted });
+        } else {
+            keys.push(key);
+            out.over_limit += 1;
         }
     }
-    items
+    out
+}
+
+/// Where a list is named at the end of an item ("bananas from the list", "chips van de
+/// lijst"): the words that may make up that tail, read from its end.
+const LIST_WORDS: &[&str] = &["list", "lijst", "lijstje", "boodschappenlijst", "boodschappenlijstje"];
+const LIST_QUALIFIERS: &[&str] = &["shopping", "grocery", "groceries", "the", "my", "our", "de", "mijn", "onze"];
+const LIST_PREPOSITIONS: &[&str] = &["from", "off", "to", "on", "of", "van", "uit", "op", "af"];
+
+/// Drops a trailing "from the (shopping) list" / "van de lijst": where, not what.
+fn strip_list_tail(words: &mut Words) {
+    if words.len() < 3 || !words.back().is_some_and(|w| is_word_in(w, LIST_WORDS)) {
+        return;
+    }
+    let mut n = words.len() - 1;
+    while n > 1 && is_word_in(&words[n - 1], LIST_QUALIFIERS) {
+        n -= 1;
+    }
+    if n > 1 && is_word_in(&words[n - 1], LIST_PREPOSITIONS) {
+        words.truncate(n - 1);
+    }
 }
 
 pub(super) const PLEASE: &[&str] = &["pls", "plz", "please"];
-pub(super) const LEADING_FILLER: &[&str] = &["and", "en", "und", "&", "+", "some", "more"];
+/// Leading words that are not part of the item: joiners, "some", and articles
+/// ("the milk", "de chips", "het brood"; "a"/"een" are quantities, see [`word_qty`]).
+pub(super) const LEADING_FILLER: &[&str] = &[
+    "and", "en", "und", "&", "+", "some", "more", "also", "the", "de", "het", "die", "der", "das", "my", "our",
+];
 pub(super) const UNITS: &[&str] = &[
     "g", "gr", "gram", "grams", "kg", "kilo", "kilos", "mg", "l", "ltr", "liter", "liters", "litre", "litres", "ml",
     "cl", "dl", "lb", "lbs", "oz", "pound", "pounds",
@@ -113,6 +177,11 @@ pub(super) fn is_emoji(c: char) -> bool {
 pub(super) type Words = VecDeque<String>;
 
 pub(super) fn parse_part(raw: &str) -> Option<ParsedItem> {
+    parse_part_counted(raw).map(|(item, _)| item)
+}
+
+/// [`parse_part`], and whether a quantity was typed.
+fn parse_part_counted(raw: &str) -> Option<(ParsedItem, bool)> {
     let cleaned: String = raw.chars().filter(|c| !is_emoji(*c)).collect();
     let mut words: Words = cleaned.split_whitespace().map(str::to_string).collect();
     strip_list_marker(&mut words);
@@ -129,6 +198,7 @@ pub(super) fn parse_part(raw: &str) -> Option<ParsedItem> {
         if words.front().is_some_and(|w| is_word_in(w, PLEASE)) {
             words.pop_front();
         }
+        strip_list_tail(&mut words);
         if words.len() > 1 && words.front().is_some_and(|w| is_word_in(w, LEADING_FILLER)) {
             words.pop_front();
         }
@@ -140,8 +210,9 @@ pub(super) fn parse_part(raw: &str) -> Option<ParsedItem> {
         }
     }
     let name = Vec::from(words).join(" ");
+    let counted = qty.is_some();
     let qty = qty.unwrap_or(1);
-    (!name.is_empty()).then_some(ParsedItem { name, qty })
+    (!name.is_empty()).then_some((ParsedItem { name, qty }, counted))
 }
 
 pub(super) fn is_word_in(word: &str, set: &[&str]) -> bool {

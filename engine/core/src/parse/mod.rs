@@ -25,7 +25,7 @@ use items::{MAX_ITEMS, MAX_QTY};
 use text::one_edit;
 
 pub use duration::parse_duration;
-pub use items::{ParsedItem, item_key, parse_items};
+pub use items::{ItemList, ListedItem, MAX_ITEM_CHARS, ParsedItem, item_key, parse_item_list, parse_items};
 pub use members::parse_member_list;
 pub use text::{FILLERS, TYPO_MIN_LEN, normalize, strip_fillers, typo_match};
 pub use time::{parse_datetime, resolve_local};
