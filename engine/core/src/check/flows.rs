@@ -20,6 +20,7 @@ use super::SourceFile;
 use super::actions::compile_action;
 use super::ctx::{FlowCtx, FlowIndex, TimerTargets, one_line, trigger_pos};
 use super::graph::{check_graph, check_proactive};
+use super::greedy::check_greedy;
 use super::shadowing::check_shadowing;
 
 /// Roots a template may read; anything else is surely undefined.
@@ -112,6 +113,7 @@ pub(super) fn compile_flows(
         triggers.extend(trig);
     }
     check_shadowing(&flows, &triggers, parsed, diags);
+    check_greedy(&flows, &triggers, parsed, diags);
     (flows, triggers)
 }
 

@@ -18,6 +18,7 @@ mod build;
 mod ctx;
 mod flows;
 mod graph;
+mod greedy;
 mod household;
 mod sends;
 mod shadowing;

@@ -172,7 +172,15 @@ impl<'a> Run<'a> {
                 let hit = hit.and_then(|caps| self.allowed(t, caps));
                 match hit {
                     Ok(caps) => {
+                        let (t, caps, more_specific) = match t.matcher {
+                            Matcher::Regex(_) => self.most_specific(t, caps, this_regex, text, &regex_hits, routing, exclude),
+                            _ => (t, caps, None),
+                        };
                         let reason = loose_reason.unwrap_or_else(|| describe_match(t, m));
+                        let reason = match more_specific {
+                            Some(over) => format!("{reason}; more specific than {over}"),
+                            None => reason,
+                        };
                         self.trace.push(Trace::Routed {
                             flow: Some(t.flow_id.clone()),
                             trigger: Some(t.index),
@@ -207,6 +215,55 @@ impl<'a> Run<'a> {
             });
         }
         None
+    }
+
+    /// Among regex triggers of the same priority that all match, the one whose captures
+    /// take the least of the message: it understood more of it as its own words. So
+    /// "delete the reminder about the dentist" goes to the reminders' "delete the reminder
+    /// about <what>", not to the shopping list's "delete <items>", whichever file sorts first.
+    /// Ties keep the earlier trigger. Returns the winner and, if it is not `first`, whom it beat.
+    #[allow(clippy::too_many_arguments)]
+    fn most_specific(
+        &mut self,
+        first: &'a RoutedTrigger,
+        caps: BTreeMap<String, String>,
+        first_regex: usize,
+        text: &str,
+        regex_hits: &Option<Vec<usize>>,
+        routing: Routing,
+        exclude: Option<&str>,
+    ) -> (&'a RoutedTrigger, BTreeMap<String, String>, Option<String>) {
+        let taken = |c: &BTreeMap<String, String>| c.values().map(|v| v.chars().count()).sum::<usize>();
+        let fs = self.fs;
+        let mut best = (first, taken(&caps), caps);
+        let mut regex_pos = 0usize;
+        for t in &fs.triggers {
+            let Matcher::Regex(re) = &t.matcher else { continue };
+            let pos = regex_pos;
+            regex_pos += 1;
+            if pos <= first_regex || t.priority != first.priority {
+                continue;
+            }
+            if routing == Routing::Interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
+                continue;
+            }
+            let matched = match regex_hits {
+                Some(hits) => hits.binary_search(&pos).is_ok(),
+                None => re.is_match(text),
+            };
+            if !matched {
+                continue;
+            }
+            if let Ok(c) = self.allowed(t, captures_of(re, text)) {
+                let n = taken(&c);
+                if n < best.1 {
+                    best = (t, n, c);
+                }
+            }
+        }
+        let (t, _, caps) = best;
+        let beaten = (!std::ptr::eq(t, first)).then(|| format!("flow `{}` trigger #{}", first.flow_id, first.index));
+        (t, caps, beaten)
     }
 
     /// Role and `when` checks, after the matcher hit.

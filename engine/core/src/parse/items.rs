@@ -105,7 +105,7 @@ pub fn parse_item_list(text: &str) -> ItemList {
     let mut out = ItemList::default();
     let mut keys: Vec<String> = Vec::new();
     for part in SEP_RE.split(text) {
-        let Some((item, counted)) = parse_part_counted(part) else {
+        let Some((item, counted)) = parse_part(part) else {
             continue;
         };
         let key = item_key(&item.name);
@@ -176,12 +176,8 @@ pub(super) fn is_emoji(c: char) -> bool {
 /// Words of one part; a deque so stripping from the front stays O(1) on silly long input.
 pub(super) type Words = VecDeque<String>;
 
-pub(super) fn parse_part(raw: &str) -> Option<ParsedItem> {
-    parse_part_counted(raw).map(|(item, _)| item)
-}
-
-/// [`parse_part`], and whether a quantity was typed.
-fn parse_part_counted(raw: &str) -> Option<(ParsedItem, bool)> {
+/// One part of an item list: the item, and whether a quantity was typed.
+pub(super) fn parse_part(raw: &str) -> Option<(ParsedItem, bool)> {
     let cleaned: String = raw.chars().filter(|c| !is_emoji(*c)).collect();
     let mut words: Words = cleaned.split_whitespace().map(str::to_string).collect();
     strip_list_marker(&mut words);

@@ -121,3 +121,76 @@ steps:
         "{found:?}"
     );
 }
+
+/// Issue 12: among same-priority regexes that match, the one that read more of the
+/// message as its own words wins, whichever file sorts first.
+#[test]
+fn the_most_specific_regex_of_a_priority_wins() {
+    let fs = flows(&[
+        r#"
+id: groceries
+triggers: [{ regex: '^(?:delete|remove)\s+(?P<items>.+)$' }]
+steps: [{ send: "list: {{ captures.items }}" }]
+"#,
+        r#"
+id: reminders
+triggers: [{ regex: '^(?:delete|remove)\s+the\s+reminder\s+about\s+(?P<what>.+)$' }]
+steps: [{ send: "reminder: {{ captures.what }}" }]
+"#,
+        r#"
+id: higher
+priority: 1
+triggers: [{ regex: '^remove\s+(?P<x>.+)$' }]
+steps: [{ send: "higher: {{ captures.x }}" }]
+"#,
+    ]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(
+        say(&mut sim, "Anna", "delete the reminder about the dentist"),
+        ["Anna: reminder: the dentist"]
+    );
+    assert_eq!(say(&mut sim, "Anna", "delete milk"), ["Anna: list: milk"]);
+    // A higher priority still wins outright, however much it captures.
+    assert_eq!(
+        say(&mut sim, "Anna", "remove the reminder about the dentist"),
+        ["Anna: higher: the reminder about the dentist"]
+    );
+}
+
+/// Issue 12: `alfred check` warns when a catch-all capture takes another flow's keyword
+/// of the same priority, which it loses only because of file order; a guard trigger
+/// of its own flow that takes those words first silences it.
+#[test]
+fn a_catch_all_regex_taking_other_flows_keywords_is_a_warning() {
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: HOUSEHOLD.into(),
+    };
+    let chores = SourceFile {
+        path: "a_chores.yaml".into(),
+        text: "id: chores\ntriggers: [{ keywords: [add chore, my chores] }]\nsteps: [{ send: hi }]\n".into(),
+    };
+    let greedy = |guard: &str| SourceFile {
+        path: "b_groceries.yaml".into(),
+        text: format!(
+            "id: groceries\ntriggers:\n{guard}  - {{ regex: '^add\\s+(?P<items>.+)$' }}\nsteps: [{{ send: hi }}]\n"
+        ),
+    };
+    let warnings = |files: &[SourceFile]| -> Vec<String> {
+        load(Some(&household), files)
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "greedy-trigger")
+            .map(|d| d.message.clone())
+            .collect()
+    };
+    let found = warnings(&[chores.clone(), greedy("")]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("`add chore` (flow `chores`)"), "{found:?}");
+    let guarded = greedy("  - { regex: '^add\\s+.*\\bchores?\\b.*$', start: 0 }\n");
+    let guarded = SourceFile {
+        text: guarded.text.replace(", start: 0", ""),
+        ..guarded
+    };
+    assert!(warnings(&[chores, guarded]).is_empty());
+}
