@@ -171,6 +171,10 @@ pub struct Frame {
     /// or a typed title can be matched to them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<Choice>,
+    /// A message that would answer the pending question but reads like a command
+    /// ("buy milk" for "What is the chore?"): kept while Alfred asks which it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub literal: Option<String>,
 }
 
 /// Everything one `handle` call produced.

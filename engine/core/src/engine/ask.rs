@@ -97,7 +97,7 @@ impl<'a> Run<'a> {
         Ok(Prefill::Filled)
     }
 
-    pub(super) fn answer(&mut self, m: &'a InboundMessage) {
+    pub(super) fn answer(&mut self, m: &InboundMessage) {
         let Some((fi, si)) = self.top() else { return };
         let fs = self.fs;
         let step = &fs.flows[fi].steps[si];
@@ -186,7 +186,7 @@ impl<'a> Run<'a> {
     /// a new request ("remind Ben at 8 …" while a button question waits). Once nothing
     /// else waits, it starts whatever it would start when idle, so it is not lost; text
     /// that only the fallback would take stays dropped (the give-up reply said so).
-    fn start_given_up_message(&mut self, m: &'a InboundMessage) {
+    fn start_given_up_message(&mut self, m: &InboundMessage) {
         if !self.state.frames.is_empty() {
             return;
         }
@@ -198,7 +198,7 @@ impl<'a> Run<'a> {
     }
 
     /// Validates an answer: the slot value plus extra named captures.
-    fn validate(
+    pub(super) fn validate(
         &self,
         ask: &AskSpec,
         m: &InboundMessage,

@@ -35,6 +35,7 @@ impl<'a> Run<'a> {
             returns,
             captures: self.captures.clone(),
             choices: Vec::new(),
+            literal: None,
         });
         self.run_steps();
     }

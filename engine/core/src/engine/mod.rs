@@ -35,6 +35,7 @@ mod actions;
 mod ask;
 mod context;
 mod conversation;
+mod detour;
 mod routing;
 mod send;
 mod steps;
@@ -49,6 +50,22 @@ pub fn ask_timer_id(member: &str) -> String {
 }
 
 const SORRY: &str = "Sorry, something went wrong on my side. Let's start over.";
+
+/// A cancel word ("cancel"), or one said about what is going on: "cancel that", "stop
+/// it", "forget it", "laat het maar". Never a chore title or an answer (issue 12).
+fn is_cancel_phrase(normalized: &str, cancel_words: &std::collections::HashSet<String>) -> bool {
+    if cancel_words.contains(normalized) {
+        return true;
+    }
+    const ABOUT: &[&str] = &["it", "that", "this", "all", "everything", "het", "dat", "dit", "alles"];
+    let Some((head, last)) = normalized.rsplit_once(' ') else {
+        return false;
+    };
+    // "laat het maar": the pronoun inside a cancel phrase.
+    let inner = normalized.split(' ').filter(|w| !ABOUT.contains(w)).collect::<Vec<_>>().join(" ");
+    (ABOUT.contains(&last) && (cancel_words.contains(head) || matches!(head, "forget" | "drop" | "vergeet")))
+        || (inner != normalized && cancel_words.contains(&inner))
+}
 
 /// Runs one event for one member. See the module docs.
 pub fn handle(
@@ -203,8 +220,8 @@ impl<'a> Run<'a> {
         let normalized = m.text.as_deref().map(normalize).unwrap_or_default();
         let kind = m.kind();
         let cancel_words = &self.fs.household.cancel_words;
-        let is_cancel =
-            cancel_words.contains(&normalized) || strip_fillers(&normalized).is_some_and(|s| cancel_words.contains(&s));
+        let is_cancel = is_cancel_phrase(&normalized, cancel_words)
+            || strip_fillers(&normalized).is_some_and(|s| is_cancel_phrase(&s, cancel_words));
         if kind == MessageKind::Text && is_cancel {
             if self.state.frames.is_empty() {
                 self.trace.push(Trace::Ignored {
@@ -221,6 +238,9 @@ impl<'a> Run<'a> {
             return;
         }
         if self.state.is_waiting() {
+            if self.resolve_literal(m) {
+                return;
+            }
             let answers_ask = m.reply_id.as_ref().is_some_and(|id| {
                 self.state
                     .frames
@@ -236,6 +256,9 @@ impl<'a> Run<'a> {
                     });
                     self.captures = caps;
                     self.start_flow(t.flow, t.start, Return::Reask, Values::new());
+                    return;
+                }
+                if kind == MessageKind::Text && self.command_instead(m, &normalized) {
                     return;
                 }
             }

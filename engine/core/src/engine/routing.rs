@@ -21,6 +21,10 @@ pub(super) enum Routing {
     Interrupting,
     /// A question just gave up on this message: every trigger but the fallback.
     NotFallback,
+    /// A question waits and this message may be another command: every trigger of a
+    /// flow with a priority of 0 or more (not the greetings and thanks below them), no
+    /// typos, no fallback. See `Run::command_instead`.
+    Command,
 }
 
 /// How loosely a routing pass compares keywords (see [`Run::route`]).
@@ -84,7 +88,8 @@ impl<'a> Run<'a> {
         // Exact matches (of any matcher) first; only then keywords without polite words,
         // then keywords with a typo, so a looser match never beats a stricter one.
         // While a question waits, typos stay answers: they could be anything.
-        let passes: &[KeywordPass] = if interrupting {
+        let strict = interrupting || routing == Routing::Command;
+        let passes: &[KeywordPass] = if strict {
             &[KeywordPass::Exact, KeywordPass::Fillers]
         } else {
             &[KeywordPass::Exact, KeywordPass::Fillers, KeywordPass::Typo]
@@ -101,6 +106,9 @@ impl<'a> Run<'a> {
                     regex_pos += 1;
                 }
                 if interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
+                    continue;
+                }
+                if routing == Routing::Command && t.priority < 0 {
                     continue;
                 }
                 if pass != KeywordPass::Exact
@@ -245,6 +253,9 @@ impl<'a> Run<'a> {
                 continue;
             }
             if routing == Routing::Interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
+                continue;
+            }
+            if routing == Routing::Command && t.priority < 0 {
                 continue;
             }
             let matched = match regex_hits {

@@ -118,6 +118,20 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// Sends the engine's own question with buttons to the member (no flow's text).
+    pub(super) fn send_buttons(&mut self, body: String, buttons: Vec<Choice>) {
+        self.push_send(
+            std::slice::from_ref(&self.member.name),
+            OutMessage::Buttons {
+                body: clip(&body, MAX_BODY),
+                buttons,
+                footer: None,
+            },
+            None,
+            WindowPolicy::default(),
+        );
+    }
+
     /// Sends an ask's prompt (or a re-prompt body with the same options); returns the
     /// options offered, to match the answer against.
     pub(super) fn send_prompt(&mut self, a: &AskSpec, body: Option<String>) -> Result<Vec<Choice>, StepError> {

@@ -105,6 +105,7 @@ impl<'a> Run<'a> {
                     returns: Return::Call,
                     captures: Default::default(),
                     choices: Vec::new(),
+                    literal: None,
                 });
                 Ok(Flowing::Continue)
             }

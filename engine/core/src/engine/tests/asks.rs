@@ -121,3 +121,69 @@ steps:
     assert_eq!(say(&mut sim, "Anna", "Cancel please!"), ["Anna: OK, cancelled."]);
     assert!(sim.states.get("Anna").is_none_or(|s| s.frames.is_empty()));
 }
+
+const CHORE_ASKS: &str = r#"
+id: chores
+expires_after: 30m
+triggers: [{ keywords: [new chore] }]
+steps:
+  - ask: { slot: title, prompt: What is the chore?, validate: { regex: '^.{2,60}$' } }
+  - ask: { slot: due, prompt: When?, validate: { datetime: true } }
+  - send: "chore {{ slots.title }}"
+"#;
+
+const ADDER: &str = r#"
+id: groceries
+triggers: [{ regex: '^add\s+(?P<items>.+)$' }]
+steps: [{ send: "added {{ captures.items }}" }]
+"#;
+
+/// Issue 12, item 6: a waiting question does not swallow another command. Not a valid
+/// answer: the command runs and the question is asked again. A valid free-text answer
+/// that reads like a command: Alfred asks which it was. The same command again: start over.
+#[test]
+fn a_command_while_a_question_waits_runs_and_the_question_is_asked_again() {
+    let fs = flows(&[CHORE_ASKS, ADDER]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "new chore"), ["Anna: What is the chore?"]);
+    assert_eq!(
+        say(&mut sim, "Anna", "add milk"),
+        ["Anna: Did you mean \"add milk\" as your answer, or as a new request?"]
+    );
+    let tap = |id: &str, title: &str| InboundMessage::reply(id, title);
+    assert_eq!(
+        texts(&sim.send("Anna", tap(super::super::detour::AS_COMMAND, "New request"))),
+        ["Anna: added milk", "Anna: What is the chore?"]
+    );
+    say(&mut sim, "Anna", "add the dog to bed");
+    assert_eq!(
+        texts(&sim.send("Anna", tap(super::super::detour::AS_ANSWER, "My answer"))),
+        ["Anna: When?"]
+    );
+    // Not a time: plainly the other command, three times, none lost.
+    for item in ["eggs", "bread", "cheese"] {
+        assert_eq!(
+            say(&mut sim, "Anna", &format!("add {item}")),
+            [format!("Anna: added {item}"), "Anna: When?".to_owned()]
+        );
+    }
+    assert_eq!(say(&mut sim, "Anna", "tomorrow 18:00"), ["Anna: chore add the dog to bed"]);
+    // The same command again starts over instead of becoming the answer.
+    say(&mut sim, "Anna", "new chore");
+    assert_eq!(say(&mut sim, "Anna", "new chore"), ["Anna: What is the chore?"]);
+    assert_eq!(sim.states["Anna"].frames.len(), 1);
+}
+
+/// Issue 12, item 6: "cancel that", "forget it", "stop it" cancel; they are not answers.
+#[test]
+fn cancel_phrases_cancel_instead_of_answering() {
+    let fs = flows(&[CHORE_ASKS]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    for phrase in ["cancel that", "forget it", "stop it", "Cancel that pls!"] {
+        say(&mut sim, "Anna", "new chore");
+        let reply = say(&mut sim, "Anna", phrase);
+        assert_eq!(reply.len(), 1, "{phrase}: {reply:?}");
+        assert!(!reply[0].contains("When?"), "{phrase}: {reply:?}");
+        assert!(sim.states["Anna"].frames.is_empty(), "{phrase}");
+    }
+}
