@@ -38,6 +38,7 @@ mod conversation;
 mod detour;
 mod routing;
 mod send;
+mod stale;
 mod steps;
 #[cfg(test)]
 mod tests;
@@ -269,6 +270,8 @@ impl<'a> Run<'a> {
             self.captures = caps;
             self.clear_frames();
             self.start_flow(t.flow, t.start, Return::None, Values::new());
+        } else if m.reply_id.is_some() {
+            self.stale_tap(m);
         }
     }
 
