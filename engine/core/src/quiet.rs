@@ -96,7 +96,10 @@ mod tests {
     fn parse_forms() {
         let q = parse("22:00-07:00").unwrap().unwrap();
         assert_eq!(q, QuietHours::default());
-        assert_eq!(parse("23:30 to 06:15").unwrap().unwrap().end, NaiveTime::from_hms_opt(6, 15, 0).unwrap());
+        assert_eq!(
+            parse("23:30 to 06:15").unwrap().unwrap().end,
+            NaiveTime::from_hms_opt(6, 15, 0).unwrap()
+        );
         assert_eq!(parse("off"), Ok(None));
         assert_eq!(parse("07:00-07:00"), Ok(None));
         assert!(parse("late").is_err());
@@ -107,16 +110,31 @@ mod tests {
     fn a_midnight_nudge_waits_for_the_morning_in_the_members_zone() {
         let q = QuietHours::default();
         // 00:00 in Amsterdam (winter, UTC+1) → 07:00 the same day.
-        assert_eq!(q.after(utc("2026-03-02T23:00:00Z"), Amsterdam), utc("2026-03-03T06:00:00Z"));
+        assert_eq!(
+            q.after(utc("2026-03-02T23:00:00Z"), Amsterdam),
+            utc("2026-03-03T06:00:00Z")
+        );
         // 23:00 → 07:00 the next day.
-        assert_eq!(q.after(utc("2026-03-02T22:00:00Z"), Amsterdam), utc("2026-03-03T06:00:00Z"));
+        assert_eq!(
+            q.after(utc("2026-03-02T22:00:00Z"), Amsterdam),
+            utc("2026-03-03T06:00:00Z")
+        );
         // 12:00 is not quiet.
-        assert_eq!(q.after(utc("2026-03-02T11:00:00Z"), Amsterdam), utc("2026-03-02T11:00:00Z"));
+        assert_eq!(
+            q.after(utc("2026-03-02T11:00:00Z"), Amsterdam),
+            utc("2026-03-02T11:00:00Z")
+        );
         // The same instant is 18:00 in New York: not quiet there.
-        assert_eq!(q.after(utc("2026-03-02T23:00:00Z"), New_York), utc("2026-03-02T23:00:00Z"));
+        assert_eq!(
+            q.after(utc("2026-03-02T23:00:00Z"), New_York),
+            utc("2026-03-02T23:00:00Z")
+        );
         // A span that does not wrap.
         let day = parse("13:00-15:00").unwrap().unwrap();
-        assert_eq!(day.after(utc("2026-03-02T13:30:00Z"), Tz::UTC), utc("2026-03-02T15:00:00Z"));
+        assert_eq!(
+            day.after(utc("2026-03-02T13:30:00Z"), Tz::UTC),
+            utc("2026-03-02T15:00:00Z")
+        );
     }
 
     proptest! {

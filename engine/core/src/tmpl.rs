@@ -264,7 +264,12 @@ pub const READER_ZONE: &str = "_reader_zone";
 /// in Amsterdam and as 08:00 to Ben. `datefmt(fmt, "America/New_York")` shows it in that
 /// zone instead. Without a reader (rendering outside a conversation) the offset written in
 /// the value is kept.
-fn datefmt(state: &minijinja::State<'_, '_>, value: String, fmt: Option<String>, zone: Option<String>) -> Result<String, Error> {
+fn datefmt(
+    state: &minijinja::State<'_, '_>,
+    value: String,
+    fmt: Option<String>,
+    zone: Option<String>,
+) -> Result<String, Error> {
     let fmt = fmt.unwrap_or_else(|| "%a %d %b %H:%M".to_owned());
     let dt = chrono::DateTime::parse_from_rfc3339(&value)
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("not a date/time: {e}")))?;

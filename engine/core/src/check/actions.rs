@@ -308,7 +308,9 @@ pub(super) fn compile_action(
                 a.pos,
                 "a timer `at` a time says whether it is `urgent` (fires in quiet hours) or not (waits for the morning)",
             )
-            .hint = Some("add `urgent: true` for a time the member chose (a reminder), `urgent: false` for a nudge".to_owned());
+            .hint = Some(
+                "add `urgent: true` for a time the member chose (a reminder), `urgent: false` for a nudge".to_owned(),
+            );
         }
         let urgent = t.urgent.as_ref().is_some_and(|u| u.value);
         let member = t.member.as_ref().and_then(|m| cx.tpl(m));

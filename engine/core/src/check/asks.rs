@@ -144,8 +144,8 @@ pub(super) fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>
     if let Some(z) = &d.zone_of
         && d.datetime != Some(true)
     {
-        cx.err("validate", z.pos, "`zone_of` only applies to `datetime`")
-            .hint = Some("remove `zone_of`, or validate with `datetime: true`".to_owned());
+        cx.err("validate", z.pos, "`zone_of` only applies to `datetime`").hint =
+            Some("remove `zone_of`, or validate with `datetime: true`".to_owned());
     }
     Some(if let Some(c) = &d.choice {
         Validator::Choice(c.value.0.iter().map(|x| (normalize(x), x.clone())).collect())

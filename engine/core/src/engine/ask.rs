@@ -306,10 +306,7 @@ impl<'a> Run<'a> {
                 None => Err("Please answer with a number.".to_owned()),
             },
             Validator::DateTime(_) => match parse_datetime(text, self.now, zone) {
-                Ok(dt) => Ok((
-                    str_value(&dt.with_timezone(&zone).to_rfc3339()),
-                    Vec::new(),
-                )),
+                Ok(dt) => Ok((str_value(&dt.with_timezone(&zone).to_rfc3339()), Vec::new())),
                 Err(_) => {
                     Err("I didn't get that time. Try \"tomorrow 18:00\", \"at 6pm\" or \"in 20 minutes\".".to_owned())
                 }

@@ -25,10 +25,11 @@ static MONTH_DAY_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// A day of the month alone needs an ordinal or "the": "the 15th", "on the 15", "op de 15e".
 static DAY_OF_MONTH_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b(?:(?:on|op)\s+)?(?:(?:the|de)\s+([0-9]{1,2})(?:st|nd|rd|th|e|ste|de)?|([0-9]{1,2})(?:st|nd|rd|th|ste|de))\b")
+    re(
+        r"\b(?:(?:on|op)\s+)?(?:(?:the|de)\s+([0-9]{1,2})(?:st|nd|rd|th|e|ste|de)?|([0-9]{1,2})(?:st|nd|rd|th|ste|de))\b",
+    )
 });
-static NEXT_WEEK_RE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b(?:next|volgende|nächste|naechste)\s+(?:week|woche)\b"));
+static NEXT_WEEK_RE: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:next|volgende|nächste|naechste)\s+(?:week|woche)\b"));
 
 /// A named day, not yet placed on the calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

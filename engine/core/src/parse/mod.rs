@@ -10,9 +10,9 @@ mod dates;
 mod duration;
 mod items;
 mod members;
+mod spoken;
 #[cfg(test)]
 mod tests;
-mod spoken;
 mod text;
 mod time;
 

@@ -14,23 +14,48 @@ use regex::{Captures, Regex};
 use super::re;
 
 const HOUR: &str = r"([0-9]{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|een|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|eins|zwei|drei|fünf|sechs|sieben|neun|zehn|zwölf)";
-const MINS: &str = r"([0-9]{1,2}|one|two|three|four|five|ten|twenty|een|twee|drie|vier|vijf|tien|twintig|fünf|zehn|zwanzig)";
+const MINS: &str =
+    r"([0-9]{1,2}|one|two|three|four|five|ten|twenty|een|twee|drie|vier|vijf|tien|twintig|fünf|zehn|zwanzig)";
 
 /// (pattern, minutes from the hour in the last group, sign of the first group's minutes).
 static RULES: LazyLock<Vec<(Regex, i32, i32)>> = LazyLock::new(|| {
     let r = |p: String, base, sign| (re(&p), base, sign);
     vec![
         // "ten past half 7": minutes around the half (Dutch/German).
-        r(format!(r"\b{MINS}\s+(?:minuten\s+)?(?:over|nach)\s+(?:half|halb)\s+{HOUR}\b"), -30, 1),
-        r(format!(r"\b{MINS}\s+(?:minuten\s+)?(?:voor|vor)\s+(?:half|halb)\s+{HOUR}\b"), -30, -1),
-        r(format!(r"\b(?:a\s+)?(?:quarter|kwart|viertel)\s+(?:past|after|over|nach)\s+{HOUR}\b"), 15, 0),
-        r(format!(r"\b(?:a\s+)?(?:quarter|kwart|viertel)\s+(?:to|before|voor|vor)\s+{HOUR}\b"), -15, 0),
+        r(
+            format!(r"\b{MINS}\s+(?:minuten\s+)?(?:over|nach)\s+(?:half|halb)\s+{HOUR}\b"),
+            -30,
+            1,
+        ),
+        r(
+            format!(r"\b{MINS}\s+(?:minuten\s+)?(?:voor|vor)\s+(?:half|halb)\s+{HOUR}\b"),
+            -30,
+            -1,
+        ),
+        r(
+            format!(r"\b(?:a\s+)?(?:quarter|kwart|viertel)\s+(?:past|after|over|nach)\s+{HOUR}\b"),
+            15,
+            0,
+        ),
+        r(
+            format!(r"\b(?:a\s+)?(?:quarter|kwart|viertel)\s+(?:to|before|voor|vor)\s+{HOUR}\b"),
+            -15,
+            0,
+        ),
         r(format!(r"\bhalf\s+past\s+{HOUR}\b"), 30, 0),
         // Dutch "half 7" and German "halb 7" are 6:30.
         r(format!(r"\b(?:half|halb)\s+{HOUR}\b"), -30, 0),
         // "10 past 8", "5 over 8", "10 voor 8", "zehn nach 8".
-        r(format!(r"\b{MINS}\s+(?:minutes?\s+|minuten\s+)?(?:past|after|over|nach)\s+{HOUR}\b"), 0, 1),
-        r(format!(r"\b{MINS}\s+(?:minutes?\s+|minuten\s+)?(?:to|before|voor|vor)\s+{HOUR}\b"), 0, -1),
+        r(
+            format!(r"\b{MINS}\s+(?:minutes?\s+|minuten\s+)?(?:past|after|over|nach)\s+{HOUR}\b"),
+            0,
+            1,
+        ),
+        r(
+            format!(r"\b{MINS}\s+(?:minutes?\s+|minuten\s+)?(?:to|before|voor|vor)\s+{HOUR}\b"),
+            0,
+            -1,
+        ),
     ]
 });
 

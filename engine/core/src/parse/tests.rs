@@ -496,9 +496,18 @@ fn a_time_said_last_is_split_off() {
     let split = |t: &str| split_trailing_time(t, now, Amsterdam);
     let pair = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
     assert_eq!(split("call grandma at 7pm"), pair("call grandma", "at 7pm"));
-    assert_eq!(split("call the bank tomorrow at 8"), pair("call the bank", "tomorrow at 8"));
-    assert_eq!(split("feed the cat in half an hour"), pair("feed the cat", "in half an hour"));
-    assert_eq!(split("oma bellen morgen om half 8"), pair("oma bellen", "morgen om half 8"));
+    assert_eq!(
+        split("call the bank tomorrow at 8"),
+        pair("call the bank", "tomorrow at 8")
+    );
+    assert_eq!(
+        split("feed the cat in half an hour"),
+        pair("feed the cat", "in half an hour")
+    );
+    assert_eq!(
+        split("oma bellen morgen om half 8"),
+        pair("oma bellen", "morgen om half 8")
+    );
     assert_eq!(split("pay rent on the 1st"), pair("pay rent", "on the 1st"));
     assert_eq!(split("set the table for 6"), None);
     assert_eq!(split("call grandma at home"), None);

@@ -197,7 +197,10 @@ pub fn parse_datetime(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime
     };
     let mut clock_words = Vec::new();
     for w in rest.split_whitespace() {
-        if matches!(w, "at" | "on" | "om" | "op" | "um" | "@" | "next" | "this" | "coming" | "around" | "rond") {
+        if matches!(
+            w,
+            "at" | "on" | "om" | "op" | "um" | "@" | "next" | "this" | "coming" | "around" | "rond"
+        ) {
             continue;
         }
         match day_word(w) {

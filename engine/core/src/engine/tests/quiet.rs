@@ -98,7 +98,9 @@ fn the_checker_asks_a_timer_at_a_time_whether_it_is_urgent() {
         .collect()
     };
     let timer = |extra: &str| {
-        format!("id: t\ntriggers: [{{ keywords: [go] }}]\nsteps:\n  - timer_start: {{ id: x, at: 'tomorrow 9:00', step: r{extra} }}\n    next: end\n  - id: r\n    send: {{ text: hi, outside_window: drop }}\n")
+        format!(
+            "id: t\ntriggers: [{{ keywords: [go] }}]\nsteps:\n  - timer_start: {{ id: x, at: 'tomorrow 9:00', step: r{extra} }}\n    next: end\n  - id: r\n    send: {{ text: hi, outside_window: drop }}\n"
+        )
     };
     assert_eq!(codes(&timer("")), ["timer-urgency"]);
     assert!(codes(&timer(", urgent: true")).is_empty());
@@ -109,11 +111,18 @@ fn the_checker_asks_a_timer_at_a_time_whether_it_is_urgent() {
     let bad = load(
         Some(&SourceFile {
             path: "household.yaml".into(),
-            text: HOUSEHOLD.replace("timezone: Europe/Amsterdam }", "timezone: Europe/Amsterdam, quiet_hours: late }"),
+            text: HOUSEHOLD.replace(
+                "timezone: Europe/Amsterdam }",
+                "timezone: Europe/Amsterdam, quiet_hours: late }",
+            ),
         }),
         &[],
     );
-    assert!(bad.diagnostics.iter().any(|d| d.code == "quiet-hours"), "{:?}", bad.diagnostics);
+    assert!(
+        bad.diagnostics.iter().any(|d| d.code == "quiet-hours"),
+        "{:?}",
+        bad.diagnostics
+    );
     // `zone_of` belongs to `datetime`.
     let zone = "id: z\ntriggers: [{ keywords: [go] }]\nsteps:\n  - ask: { slot: a, prompt: '?', validate: { number: {}, zone_of: '{{ member.name }}' } }\n";
     assert!(codes(zone).contains(&"validate"));
