@@ -419,6 +419,13 @@ pub enum Trace {
         /// The name as given.
         name: String,
     },
+    /// A timer that is not urgent fell in the member's quiet hours and fires when they end.
+    QuietHours {
+        /// The member the timer is for.
+        member: String,
+        /// When it fires instead, in the member's zone ("Tue 07:00").
+        until: String,
+    },
     /// The recipient's 24-hour window was closed when a free-form message was due
     /// (recorded by the edges that apply [`crate::window::decide`]).
     Window {
@@ -506,6 +513,9 @@ impl fmt::Display for Trace {
             Trace::NoRecipient { step } => write!(f, "send in `{step}` had no recipient"),
             Trace::NotAMember { step, name } => {
                 write!(f, "send in `{step}`: `{name}` is not a member (any more), skipped")
+            }
+            Trace::QuietHours { member, until } => {
+                write!(f, "quiet hours of {member}: the timer waits until {until}")
             }
             Trace::Window { to, decision } => match decision.as_str() {
                 "delivered" => write!(f, "{to} wrote: deferred message delivered"),

@@ -134,9 +134,21 @@ pub struct Household {
     pub cancel_words: HashSet<String>,
     /// Reply after a cancel.
     pub cancel_reply: Text,
+    /// The household's quiet hours (`None`: off).
+    pub quiet_hours: Option<crate::quiet::QuietHours>,
+    /// Members whose quiet hours differ from the household's, by name (`None`: off).
+    pub member_quiet_hours: BTreeMap<String, Option<crate::quiet::QuietHours>>,
 }
 
 impl Household {
+    /// The quiet hours of the member named `name`: their own, else the household's.
+    pub fn quiet_hours_of(&self, name: &str) -> Option<crate::quiet::QuietHours> {
+        match self.member_quiet_hours.get(name) {
+            Some(own) => *own,
+            None => self.quiet_hours,
+        }
+    }
+
     /// A member of `household.yaml` by name (case-insensitive). At run time use
     /// `crate::roster::effective`: an admin may have changed the members since.
     pub fn member(&self, name: &str) -> Option<&Member> {
@@ -394,8 +406,8 @@ pub enum Validator {
     Regex(Regex),
     /// A number within bounds.
     Number(Option<f64>, Option<f64>),
-    /// A date/time.
-    DateTime,
+    /// A date/time, read in the zone of the member the template names (default: the one answering).
+    DateTime(Option<Tpl>),
     /// A duration.
     Duration,
     /// A member name.
@@ -565,4 +577,6 @@ pub struct TimerStartSpec {
     pub member: Option<Tpl>,
     /// Values passed along.
     pub data: Vec<(String, Tpl)>,
+    /// Fires in quiet hours too.
+    pub urgent: bool,
 }

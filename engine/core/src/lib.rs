@@ -16,6 +16,7 @@
 //! - [`event`]: events in; state, effects and trace out.
 //! - [`data`]: household lists and records, and how changes apply.
 //! - [`parse`]: people's text: items, durations, dates, numbers.
+//! - [`quiet`]: quiet hours: when a non-urgent timer waits for the morning.
 //! - [`recur`]: recurrence rules ("every monday", "on the 1st"), DST-correct.
 //! - [`roster`]: the members in effect (household.yaml or changed over chat) and their rules.
 //! - [`schedule`]: cron in a time zone, DST-correct.
@@ -33,6 +34,7 @@ pub mod flow;
 pub mod member;
 pub mod model;
 pub mod parse;
+pub mod quiet;
 pub mod recur;
 pub mod roster;
 pub mod schedule;

@@ -276,6 +276,9 @@ pub struct HouseholdInfo {
     /// Default language code, e.g. `en`.
     #[serde(default = "default_language")]
     pub language: String,
+    /// When Alfred does not start talking, in each member's own zone: a span like
+    /// `"22:00-07:00"` (the default), or `off`. Timers that are not `urgent` wait until it ends.
+    pub quiet_hours: Option<Sp<String>>,
 }
 
 fn default_language() -> String {
@@ -322,6 +325,8 @@ pub struct MemberDef {
     pub timezone: Option<Sp<String>>,
     /// Language code, when it differs from the household's.
     pub language: Option<String>,
+    /// This member's quiet hours (`"23:00-06:30"`, or `off`), when they differ from the household's.
+    pub quiet_hours: Option<Sp<String>>,
 }
 
 fn default_role() -> Role {
@@ -793,8 +798,13 @@ pub struct ValidateDef {
     pub regex: Option<Sp<String>>,
     /// A number, optionally within bounds.
     pub number: Option<NumberRange>,
-    /// A date/time such as "tomorrow 18:00" or "in 20 minutes", in the member's time zone.
+    /// A date/time such as "tomorrow 18:00" or "in 20 minutes", in the member's time zone
+    /// (or `zone_of`'s).
     pub datetime: Option<bool>,
+    /// With `datetime`: a template naming the member whose time zone the answer is read
+    /// in, e.g. `"{{ slots.target }}"` so "remind Ben at 8" is 08:00 Ben's time. Default:
+    /// the member answering. The slot keeps that zone's offset.
+    pub zone_of: Option<Sp<String>>,
     /// A duration such as "20m" or "2 hours".
     pub duration: Option<bool>,
     /// The name of a household member.
@@ -924,6 +934,10 @@ pub struct TimerStartDef {
     /// Values (templates) passed to the fired flow as `vars`.
     #[serde(default)]
     pub data: BTreeMap<String, Sp<String>>,
+    /// `true`: fire at its time even in the member's quiet hours (a reminder the member set
+    /// for a time, a due time). `false`: a nudge or heads-up that waits until quiet hours end.
+    /// Required with `at:` (`alfred check` warns without it); default `false`.
+    pub urgent: Option<Sp<bool>>,
 }
 
 /// `member_set:` — add a member, or change the given fields of an existing one.

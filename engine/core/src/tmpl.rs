@@ -122,6 +122,7 @@ impl Templates {
         env.add_filter("plural", plural);
         env.add_filter("next_due", next_due);
         env.add_filter("add_days", add_days);
+        env.add_filter("split_time", split_time);
         Templates {
             env,
             next: 0,
@@ -253,12 +254,39 @@ fn join_and(items: Vec<Value>, word: Option<String>) -> String {
     }
 }
 
-/// `"2026-03-01T18:00:00+01:00" | datefmt("%a %H:%M")` → "Sun 18:00". Keeps the offset
-/// written in the value, so times show in the member's zone.
-fn datefmt(value: String, fmt: Option<String>) -> Result<String, Error> {
+/// The context key holding the time zone of whoever reads what is rendered (the member
+/// a message goes to, else the member the conversation is with). The engine sets it;
+/// `datefmt` reads it.
+pub const READER_ZONE: &str = "_reader_zone";
+
+/// `"2026-03-01T18:00:00+01:00" | datefmt("%a %H:%M")` → "Sun 18:00", shown in the reader's
+/// time zone ([`READER_ZONE`]): a time stored in Ben's New York zone reads as 14:00 to Anna
+/// in Amsterdam and as 08:00 to Ben. `datefmt(fmt, "America/New_York")` shows it in that
+/// zone instead. Without a reader (rendering outside a conversation) the offset written in
+/// the value is kept.
+fn datefmt(
+    state: &minijinja::State<'_, '_>,
+    value: String,
+    fmt: Option<String>,
+    zone: Option<String>,
+) -> Result<String, Error> {
     let fmt = fmt.unwrap_or_else(|| "%a %d %b %H:%M".to_owned());
     let dt = chrono::DateTime::parse_from_rfc3339(&value)
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("not a date/time: {e}")))?;
+    let zone = match zone {
+        Some(z) => Some(
+            z.trim()
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("unknown time zone `{z}`")))?,
+        ),
+        None => state
+            .lookup(READER_ZONE)
+            .and_then(|v| v.as_str().and_then(|z| z.parse::<chrono_tz::Tz>().ok())),
+    };
+    let dt = match zone {
+        Some(tz) => dt.with_timezone(&tz).fixed_offset(),
+        None => dt,
+    };
     let mut out = String::new();
     // chrono panics via Display on an invalid format string; write! reports it instead.
     use std::fmt::Write as _;
@@ -269,6 +297,21 @@ fn datefmt(value: String, fmt: Option<String>) -> Result<String, Error> {
     )
     .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("bad date format `{fmt}`")))?;
     Ok(out)
+}
+
+/// `"call grandma at 7pm" | split_time(now)` → `["call grandma", "at 7pm"]`: a time said
+/// after what it is about, split off with the date/time parser
+/// ([`crate::parse::split_trailing_time`]); `[text, ""]` when the text ends in no time.
+fn split_time(state: &minijinja::State<'_, '_>, value: String, now: String) -> Result<Value, Error> {
+    let now = chrono::DateTime::parse_from_rfc3339(&now)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("not a date/time: {e}")))?
+        .with_timezone(&chrono::Utc);
+    let zone = state
+        .lookup(READER_ZONE)
+        .and_then(|v| v.as_str().and_then(|z| z.parse::<chrono_tz::Tz>().ok()))
+        .unwrap_or(chrono_tz::UTC);
+    let (what, when) = crate::parse::split_trailing_time(&value, now, zone).unwrap_or((value, String::new()));
+    Ok(Value::from(vec![what, when]))
 }
 
 /// `due | next_due("every monday", "Europe/Amsterdam")` → the next occurrence after `due`

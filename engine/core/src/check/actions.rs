@@ -298,6 +298,21 @@ pub(super) fn compile_action(
             }
             cx.tpl(a)
         });
+        // A time someone chose (`at`) would silently move to the morning if it fell in quiet
+        // hours: the author says which it is.
+        if let Some(a) = &t.at
+            && t.urgent.is_none()
+        {
+            cx.warn(
+                "timer-urgency",
+                a.pos,
+                "a timer `at` a time says whether it is `urgent` (fires in quiet hours) or not (waits for the morning)",
+            )
+            .hint = Some(
+                "add `urgent: true` for a time the member chose (a reminder), `urgent: false` for a nudge".to_owned(),
+            );
+        }
+        let urgent = t.urgent.as_ref().is_some_and(|u| u.value);
         let member = t.member.as_ref().and_then(|m| cx.tpl(m));
         let data = t
             .data
@@ -313,6 +328,7 @@ pub(super) fn compile_action(
                 step,
                 member,
                 data,
+                urgent,
             })),
             _ => Action::Nothing,
         };

@@ -141,6 +141,12 @@ pub(super) fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>
         );
         return None;
     }
+    if let Some(z) = &d.zone_of
+        && d.datetime != Some(true)
+    {
+        cx.err("validate", z.pos, "`zone_of` only applies to `datetime`").hint =
+            Some("remove `zone_of`, or validate with `datetime: true`".to_owned());
+    }
     Some(if let Some(c) = &d.choice {
         Validator::Choice(c.value.0.iter().map(|x| (normalize(x), x.clone())).collect())
     } else if let Some(r) = &d.regex {
@@ -167,7 +173,7 @@ pub(super) fn compile_validator(cx: &mut FlowCtx<'_>, v: &Sp<model::ValidateDef>
         }
         Validator::Number(num.min, num.max)
     } else if d.datetime == Some(true) {
-        Validator::DateTime
+        Validator::DateTime(d.zone_of.as_ref().and_then(|z| cx.tpl(z)))
     } else if d.duration == Some(true) {
         Validator::Duration
     } else if d.member == Some(true) {

@@ -20,6 +20,21 @@ pub(super) fn parse_tz(name: &str) -> Option<Tz> {
     name.parse::<Tz>().ok()
 }
 
+/// A quiet-hours span from household.yaml; an error (and the default) when unreadable.
+fn quiet_hours(
+    q: &crate::model::Sp<String>,
+    path: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<crate::quiet::QuietHours> {
+    crate::quiet::parse(&q.value).unwrap_or_else(|e| {
+        diags.push(
+            Diagnostic::error("quiet-hours", path, q.pos, e.to_string())
+                .hint("quiet hours are local times in each member's zone, like `22:00-07:00`"),
+        );
+        Some(crate::quiet::QuietHours::default())
+    })
+}
+
 pub(super) fn compile_household(
     file: &SourceFile,
     h: &HouseholdFile,
@@ -41,6 +56,7 @@ pub(super) fn compile_household(
     });
     let lang = h.household.language.clone();
     let mut members = Vec::new();
+    let mut member_quiet_hours = BTreeMap::new();
     let mut seen_names: HashMap<String, Pos> = HashMap::new();
     let mut seen_phones: HashSet<String> = HashSet::new();
     for m in &h.members {
@@ -119,6 +135,9 @@ pub(super) fn compile_household(
             }),
             None => tz,
         };
+        if let Some(q) = &m.quiet_hours {
+            member_quiet_hours.insert(m.name.value.clone(), quiet_hours(q, path, diags));
+        }
         members.push(Member {
             name: m.name.value.clone(),
             phone: m.phone.as_ref().map(|p| p.value.clone()),
@@ -187,7 +206,13 @@ pub(super) fn compile_household(
         .as_ref()
         .and_then(|t| fc.text(t))
         .unwrap_or_else(|| Text::literal("OK, cancelled."));
+    let quiet = match &h.household.quiet_hours {
+        Some(q) => quiet_hours(q, path, diags),
+        None => Some(crate::quiet::QuietHours::default()),
+    };
     Household {
+        quiet_hours: quiet,
+        member_quiet_hours,
         name: h.household.name.clone(),
         timezone: tz,
         language: lang,

@@ -72,7 +72,8 @@ impl<'a> Run<'a> {
         if text.trim().is_empty() {
             return Ok(Prefill::Empty);
         }
-        let (value, captures) = match self.validate(ask, &InboundMessage::text(text)) {
+        let zone = self.answer_zone(ask);
+        let (value, captures) = match self.validate(ask, &InboundMessage::text(text), zone) {
             Ok(answer) => answer,
             Err(hint) => {
                 self.trace.push(Trace::Answer {
@@ -107,7 +108,8 @@ impl<'a> Run<'a> {
             return;
         };
         let attempt = self.state.frames.last().map_or(1, |f| f.attempts + 1);
-        match self.validate(ask, m) {
+        let zone = self.answer_zone(ask);
+        match self.validate(ask, m, zone) {
             Ok(value) => {
                 self.trace.push(Trace::Answer {
                     slot: ask.slot.clone(),
@@ -197,11 +199,25 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Validates an answer: the slot value plus extra named captures.
+    /// The time zone a date/time answer is read in: the member `zone_of` names (a reminder
+    /// for Ben is at Ben's 8 o'clock), else the member answering. A name that is not a
+    /// member (the flow asks for it first, so only a flow mistake) reads in the answerer's.
+    pub(super) fn answer_zone(&mut self, ask: &AskSpec) -> chrono_tz::Tz {
+        let Validator::DateTime(Some(tpl)) = &ask.validator else {
+            return self.member.timezone;
+        };
+        match self.render(tpl) {
+            Ok(name) => roster::find(self.roster(), name.trim()).map_or(self.member.timezone, |m| m.timezone),
+            Err(_) => self.member.timezone,
+        }
+    }
+
+    /// Validates an answer: the slot value plus extra named captures. A date/time is read in `zone`.
     pub(super) fn validate(
         &self,
         ask: &AskSpec,
         m: &InboundMessage,
+        zone: chrono_tz::Tz,
     ) -> Result<(serde_json::Value, Vec<(String, String)>), String> {
         let choices = self.state.frames.last().map(|f| f.choices.as_slice()).unwrap_or(&[]);
         // A tap on one of the offered options is always a valid answer. Under `yes_no`,
@@ -289,11 +305,8 @@ impl<'a> Run<'a> {
                 }),
                 None => Err("Please answer with a number.".to_owned()),
             },
-            Validator::DateTime => match parse_datetime(text, self.now, self.member.timezone) {
-                Ok(dt) => Ok((
-                    str_value(&dt.with_timezone(&self.member.timezone).to_rfc3339()),
-                    Vec::new(),
-                )),
+            Validator::DateTime(_) => match parse_datetime(text, self.now, zone) {
+                Ok(dt) => Ok((str_value(&dt.with_timezone(&zone).to_rfc3339()), Vec::new())),
                 Err(_) => {
                     Err("I didn't get that time. Try \"tomorrow 18:00\", \"at 6pm\" or \"in 20 minutes\".".to_owned())
                 }

@@ -237,6 +237,9 @@ impl<'a> Run<'a> {
         if mask & roots::EVENT != 0 && !self.event_value.is_undefined() {
             pairs.push(("event", self.event_value.clone()));
         }
+        // Times show in the zone of whoever reads them (`datefmt`).
+        let reader = self.reader_zone.unwrap_or(self.member.timezone);
+        pairs.push((crate::tmpl::READER_ZONE, Value::from(reader.name())));
         pairs.extend(extra.iter().cloned());
         Value::from_pairs(pairs)
     }

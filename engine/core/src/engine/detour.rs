@@ -48,7 +48,8 @@ impl<'a> Run<'a> {
         };
         let waiting = fs.flows[fi].id.clone();
         let same_flow = *t.flow_id == *waiting;
-        if !same_flow && self.validate(ask, m).is_ok() {
+        let zone = self.answer_zone(ask);
+        if !same_flow && self.validate(ask, m, zone).is_ok() {
             let free_text = self.state.frames.last().is_some_and(|f| f.choices.is_empty())
                 && matches!(ask.validator, Validator::Any | Validator::Regex(_));
             if !free_text {

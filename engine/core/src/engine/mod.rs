@@ -101,6 +101,7 @@ pub fn handle(
         data_value: None,
         roster_value: None,
         event_value: Value::UNDEFINED,
+        reader_zone: None,
     };
     run.expire_and_migrate();
     let before = run.state.frames.last().map(|f| (f.flow.clone(), f.step.clone()));
@@ -136,6 +137,9 @@ struct Run<'a> {
     /// `Statics`); rebuilt after a data change.
     roster_value: Option<(Value, Value)>,
     event_value: Value,
+    /// Whose time zone times are shown in while a message renders for one of its
+    /// recipients; `None`: the member's own (see `tmpl::READER_ZONE`).
+    reader_zone: Option<chrono_tz::Tz>,
 }
 
 /// Why a step could not run: reported as an error effect, and the conversation resets.

@@ -146,14 +146,17 @@ impl<'a> Run<'a> {
             self.trace.push(Trace::NoRecipient { step });
             return Ok(Vec::new());
         }
-        // Each recipient reads their own language; `member` stays the one who acted.
-        let mut by_language: Vec<(String, Vec<String>)> = Vec::new();
+        // Each recipient reads their own language, and times in their own zone; `member`
+        // stays the one who acted.
+        let mut groups: Vec<(String, chrono_tz::Tz, Vec<String>)> = Vec::new();
         for name in recipients {
-            let lang =
-                roster::find(self.roster(), &name).map_or_else(|| self.member.language.clone(), |m| m.language.clone());
-            match by_language.iter_mut().find(|(l, _)| *l == lang) {
-                Some((_, names)) => names.push(name),
-                None => by_language.push((lang, vec![name])),
+            let (lang, tz) = roster::find(self.roster(), &name).map_or_else(
+                || (self.member.language.clone(), self.member.timezone),
+                |m| (m.language.clone(), m.timezone),
+            );
+            match groups.iter_mut().find(|(l, z, _)| *l == lang && *z == tz) {
+                Some((_, _, names)) => names.push(name),
+                None => groups.push((lang, tz, vec![name])),
             }
         }
         // A template has its own fixed language, so one fallback serves every recipient.
@@ -169,16 +172,19 @@ impl<'a> Run<'a> {
             .and_then(|f| f.outside_window);
         let policy = s.outside_window.or(flow_policy).unwrap_or_default();
         let mut offered = Vec::new();
-        for (lang, names) in by_language {
-            let (msg, choices) = match self.render_message(s, &lang, body_override.clone()) {
+        for (lang, tz, names) in groups {
+            self.reader_zone = Some(tz);
+            let rendered = match self.render_message(s, &lang, body_override.clone()) {
                 Err(e) if e.is_undefined() && !self.full_context => {
                     self.full_context = true;
                     let r = self.render_message(s, &lang, body_override.clone());
                     self.full_context = false;
-                    r?
+                    r
                 }
-                other => other?,
+                other => other,
             };
+            self.reader_zone = None;
+            let (msg, choices) = rendered?;
             if names.contains(&self.member.name) || offered.is_empty() {
                 offered = choices;
             }

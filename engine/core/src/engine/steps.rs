@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::data::{DataChange, ListItem, Record};
-use crate::event::{Effect, Frame, Return, TimerFired, TimerSpec, Values};
+use crate::event::{Effect, Frame, Return, TimerFired, TimerSpec, Trace, Values};
 use crate::flow::{Action, Target};
 use crate::parse::{ListedItem, item_key, parse_datetime, parse_duration, parse_item_list};
 use crate::roster;
@@ -295,6 +295,20 @@ impl<'a> Run<'a> {
                     self.now + parse_duration(&text).map_err(|e| StepError::new(format!("timer `after`: {e}")))?
                 } else {
                     return Err(StepError::new("timer has neither `at` nor `after`"));
+                };
+                // Not urgent: a nudge waits until the member's quiet hours are over.
+                let fire_at = match fs.household.quiet_hours_of(&member.name) {
+                    Some(q) if !t.urgent => {
+                        let moved = q.after(fire_at, member.timezone);
+                        if moved != fire_at {
+                            self.trace.push(Trace::QuietHours {
+                                member: member.name.clone(),
+                                until: moved.with_timezone(&member.timezone).format("%a %H:%M").to_string(),
+                            });
+                        }
+                        moved
+                    }
+                    _ => fire_at,
                 };
                 let mut data = Values::new();
                 for (k, v) in &t.data {

@@ -20,11 +20,12 @@ pub(super) static DUR_TAIL_RE: LazyLock<Regex> =
 /// `"90s"`, `"20m"`, `"20 min"`, `"2h"`, `"1h30m"`, `"1h 30m"`, `"2 hours"`, `"3d"`, `"1w"`,
 /// `"45 minutes"`, `"1.5h"`, `"an hour"`, `"1 hour and 30 minutes"`, `"1h30"` -> [`Duration`].
 ///
-/// Dutch and German unit words (minuten, uur, stunden, dagen, tage, weken, ...) work too.
+/// Dutch and German unit words (minuten, uur, stunden, dagen, tage, weken, ...) work too, and
+/// half hours in words ("half an hour", "een half uur", "anderhalf uur").
 /// Rejects empty and negative input; zero is allowed; above 366 days is an error. Millisecond
 /// precision; all arithmetic is checked, so huge numbers give an error, not an overflow.
 pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
-    let lower = text.trim().trim_end_matches(['.', '!']).to_lowercase();
+    let lower = halves(&text.trim().trim_end_matches(['.', '!']).to_lowercase());
     if lower.is_empty() {
         return Err(ParseError::EmptyDuration);
     }
@@ -74,6 +75,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
     }
     let ms = i64::try_from(total).map_err(|_| too_long())?;
     Duration::try_milliseconds(ms).ok_or_else(too_long)
+}
+
+/// Half hours in words: "half an hour", "een half uur", "anderhalf uur", "an hour and a
+/// half", "eine halbe Stunde" become minutes.
+fn halves(text: &str) -> String {
+    const PHRASES: &[(&str, &str)] = &[
+        ("an hour and a half", "90 min"),
+        ("one and a half hours", "90 min"),
+        ("anderhalf uur", "90 min"),
+        ("anderhalve uur", "90 min"),
+        ("anderthalb stunden", "90 min"),
+        ("eineinhalb stunden", "90 min"),
+        ("half an hour", "30 min"),
+        ("a half hour", "30 min"),
+        ("half hour", "30 min"),
+        ("een half uur", "30 min"),
+        ("een halfuur", "30 min"),
+        ("half uur", "30 min"),
+        ("halfuur", "30 min"),
+        ("einer halben stunde", "30 min"),
+        ("eine halbe stunde", "30 min"),
+        ("halbe stunde", "30 min"),
+    ];
+    let mut out = text.to_owned();
+    for (phrase, minutes) in PHRASES {
+        if out.contains(phrase) {
+            out = out.replace(phrase, minutes);
+        }
+    }
+    out
 }
 
 pub(super) fn unit_ms(unit: &str) -> Option<u128> {

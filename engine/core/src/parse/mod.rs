@@ -6,9 +6,11 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+mod dates;
 mod duration;
 mod items;
 mod members;
+mod spoken;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -28,7 +30,7 @@ pub use duration::parse_duration;
 pub use items::{ItemList, ListedItem, MAX_ITEM_CHARS, ParsedItem, item_key, parse_item_list, parse_items};
 pub use members::parse_member_list;
 pub use text::{FILLERS, TYPO_MIN_LEN, normalize, strip_fillers, typo_match};
-pub use time::{parse_datetime, resolve_local};
+pub use time::{parse_datetime, resolve_local, split_trailing_time};
 
 /// Error messages quote at most this many chars of the input, so a pasted essay stays readable.
 const SHOWN_CHARS: usize = 60;

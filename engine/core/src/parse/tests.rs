@@ -179,7 +179,9 @@ fn datetime_table() {
         ("6", "2026-06-10T02:00:00Z", "2026-06-10T04:00:00Z"),
         ("at 12", wed, "2026-06-10T22:00:00Z"),
         ("18:00", wed, "2026-06-10T16:00:00Z"),
-        ("9:00", wed, "2026-06-11T07:00:00Z"),
+        // One rule for "at 6" and "9:00" (issue 12): the next of morning and evening.
+        ("9:00", wed, "2026-06-10T19:00:00Z"),
+        ("09:00", wed, "2026-06-11T07:00:00Z"),
         ("6pm", wed, "2026-06-10T16:00:00Z"),
         ("6:30 pm", wed, "2026-06-10T16:30:00Z"),
         ("At 6:30 P.M.", wed, "2026-06-10T16:30:00Z"),
@@ -230,7 +232,7 @@ fn datetime_table() {
     }
     let ny = |text, now| parse_datetime(text, utc(now), New_York);
     assert_eq!(
-        ny("tomorrow 2:30", "2026-03-07T17:00:00Z"),
+        ny("tomorrow 02:30", "2026-03-07T17:00:00Z"),
         Ok(utc("2026-03-08T07:00:00Z"))
     );
     assert_eq!(ny("tomorrow", wed), Ok(utc("2026-06-11T13:00:00Z")));
@@ -428,6 +430,198 @@ proptest! {
         let now = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
         if let Ok(when) = parse_datetime(&text, now, ZONES[zone]) {
             prop_assert!(when >= now, "{} at {} gave {}", text, now, when);
+        }
+    }
+}
+
+/// Everyday phrases (issue 12, item 9), Wednesday 10 June 2026 14:00 in Amsterdam.
+#[test]
+fn everyday_time_phrases() {
+    let wed = "2026-06-10T12:00:00Z";
+    let cases = [
+        // One rule for "at 6" and "at 6.30": the next of the morning and evening reading.
+        ("at 6", wed, "2026-06-10T16:00:00Z"),
+        ("at 6.30", wed, "2026-06-10T16:30:00Z"),
+        ("at 6:30", "2026-06-10T03:00:00Z", "2026-06-10T04:30:00Z"),
+        ("9:00", wed, "2026-06-10T19:00:00Z"),
+        ("at 06:30", wed, "2026-06-11T04:30:00Z"),
+        ("half past 6", wed, "2026-06-10T16:30:00Z"),
+        ("quarter to 8", wed, "2026-06-10T17:45:00Z"),
+        ("a quarter past seven", wed, "2026-06-10T17:15:00Z"),
+        ("kwart over 8", wed, "2026-06-10T18:15:00Z"),
+        ("kwart voor 8", wed, "2026-06-10T17:45:00Z"),
+        ("om half 7", wed, "2026-06-10T16:30:00Z"),
+        ("morgen om half 8", wed, "2026-06-11T05:30:00Z"),
+        ("tien over half 7", wed, "2026-06-10T16:40:00Z"),
+        ("5 voor 9", wed, "2026-06-10T18:55:00Z"),
+        ("18u30", wed, "2026-06-10T16:30:00Z"),
+        ("om 18u", wed, "2026-06-10T16:00:00Z"),
+        ("viertel nach 8", wed, "2026-06-10T18:15:00Z"),
+        ("halb 7", wed, "2026-06-10T16:30:00Z"),
+        ("in half an hour", wed, "2026-06-10T12:30:00Z"),
+        ("over een half uur", wed, "2026-06-10T12:30:00Z"),
+        ("in 1,5 uur", wed, "2026-06-10T13:30:00Z"),
+        ("in 1.5 hours", wed, "2026-06-10T13:30:00Z"),
+        ("over anderhalf uur", wed, "2026-06-10T13:30:00Z"),
+        ("in einer halben Stunde", wed, "2026-06-10T12:30:00Z"),
+        ("tomorrow, 8pm", wed, "2026-06-11T18:00:00Z"),
+        // Named days: the next such day, at 09:00 unless a time is given.
+        ("31 march", wed, "2027-03-31T07:00:00Z"),
+        ("march 31st at 10", wed, "2027-03-31T08:00:00Z"),
+        ("12 june", wed, "2026-06-12T07:00:00Z"),
+        ("on 12 june at 5pm", wed, "2026-06-12T15:00:00Z"),
+        ("15 juni om 8 uur", wed, "2026-06-15T06:00:00Z"),
+        ("15 maart", wed, "2027-03-15T08:00:00Z"),
+        ("am 15. Juni", wed, "2026-06-15T07:00:00Z"),
+        ("on the 15th", wed, "2026-06-15T07:00:00Z"),
+        ("the 1st at 8", wed, "2026-07-01T06:00:00Z"),
+        ("on the 31st", wed, "2026-07-31T07:00:00Z"),
+        ("op de 15e", wed, "2026-06-15T07:00:00Z"),
+        ("10 june", wed, "2027-06-10T07:00:00Z"),
+        // "next week" is its Monday.
+        ("next week", wed, "2026-06-15T07:00:00Z"),
+        ("volgende week om 10:00", wed, "2026-06-15T08:00:00Z"),
+        ("nächste Woche", wed, "2026-06-15T07:00:00Z"),
+    ];
+    for (text, now, want) in cases {
+        assert_eq!(ams(text, now), Ok(utc(want)), "{text} at {now}");
+    }
+    assert_eq!(ams("31 february", wed), Err(ParseError::BadDate("31 february".into())));
+    assert!(ams("half past 25", wed).is_err());
+}
+
+#[test]
+fn a_time_said_last_is_split_off() {
+    let now = utc("2026-06-10T12:00:00Z");
+    let split = |t: &str| split_trailing_time(t, now, Amsterdam);
+    let pair = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
+    assert_eq!(split("call grandma at 7pm"), pair("call grandma", "at 7pm"));
+    assert_eq!(
+        split("call the bank tomorrow at 8"),
+        pair("call the bank", "tomorrow at 8")
+    );
+    assert_eq!(
+        split("feed the cat in half an hour"),
+        pair("feed the cat", "in half an hour")
+    );
+    assert_eq!(
+        split("oma bellen morgen om half 8"),
+        pair("oma bellen", "morgen om half 8")
+    );
+    assert_eq!(split("pay rent on the 1st"), pair("pay rent", "on the 1st"));
+    assert_eq!(split("set the table for 6"), None);
+    assert_eq!(split("call grandma at home"), None);
+    assert_eq!(split("buy 2 eggs"), None);
+}
+
+/// The local wall-clock time of `u` in `tz`.
+fn local(u: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
+    u.with_timezone(&tz).naive_local()
+}
+
+/// Spoken forms of h:m for an hour 1..=12, with what they mean: (text, hour, minute).
+fn spoken(h: u32, form: usize) -> (String, u32, u32) {
+    let prev = if h == 1 { 12 } else { h - 1 };
+    match form {
+        0 => (format!("half past {h}"), h, 30),
+        1 => (format!("quarter past {h}"), h, 15),
+        2 => (format!("quarter to {h}"), prev, 45),
+        3 => (format!("kwart over {h}"), h, 15),
+        4 => (format!("kwart voor {h}"), prev, 45),
+        5 => (format!("half {h}"), prev, 30),
+        6 => (format!("{h}.30"), h, 30),
+        7 => (format!("{h}u15"), h, 15),
+        8 => (format!("viertel nach {h}"), h, 15),
+        9 => (format!("halb {h}"), prev, 30),
+        _ => (format!("om {h} uur"), h, 0),
+    }
+}
+
+proptest! {
+    /// Every spoken form, alone or after "at"/"om": in the future, within a day, and at
+    /// the time it names (morning or evening reading).
+    #[test]
+    fn spoken_times_are_ahead_and_at_their_time(
+        h in 1u32..=12, form in 0usize..11, at in any::<bool>(),
+        secs in 0i64..4_000_000_000, zone in 0usize..5,
+    ) {
+        let tz = ZONES[zone];
+        let now = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
+        let (text, hh, mm) = spoken(h, form);
+        let text = if at { format!("at {text}") } else { text };
+        let when = parse_datetime(&text, now, tz);
+        prop_assert!(when.is_ok(), "{} at {} in {}: {:?}", text, now, tz, when);
+        let when = when.unwrap_or(now);
+        prop_assert!(when > now && when - now <= Duration::hours(26), "{} at {} gave {}", text, now, when);
+        let t = local(when, tz);
+        use chrono::Timelike;
+        // A DST gap moves a time to the gap's end; otherwise it is the time said.
+        if resolve_local(t, tz) == when && t.minute() == mm {
+            prop_assert_eq!(t.hour() % 12, hh % 12, "{} gave {}", text, t);
+        }
+    }
+
+    /// Day-month dates in three languages: the next such date at its time, never past.
+    #[test]
+    fn named_dates_round_trip(
+        d in 1u32..=28, m in 1u32..=12, lang in 0usize..3, hour in 7u32..=12,
+        secs in 0i64..4_000_000_000, zone in 0usize..5,
+    ) {
+        const EN: [&str; 12] = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+        const NL: [&str; 12] = ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober", "november", "december"];
+        const DE: [&str; 12] = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"];
+        let tz = ZONES[zone];
+        let now = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
+        let i = (m - 1) as usize;
+        let text = match lang {
+            0 => format!("{d} {} at {hour}:00", EN[i]),
+            1 => format!("{d} {} om {hour}:00", NL[i]),
+            _ => format!("am {d}. {} um {hour}:00", DE[i]),
+        };
+        let when = parse_datetime(&text, now, tz);
+        prop_assert!(when.is_ok(), "{}: {:?}", text, when);
+        let when = when.unwrap_or(now);
+        prop_assert!(when > now && when - now <= Duration::days(367), "{} at {} gave {}", text, now, when);
+        use chrono::Datelike;
+        let t = local(when, tz);
+        prop_assert_eq!((t.day(), t.month()), (d, m), "{}", text);
+    }
+
+    /// "on the 15th" / "op de 15e": the next month that has that day, at 09:00.
+    #[test]
+    fn day_of_month_is_the_next_one(d in 1u32..=31, dutch in any::<bool>(), secs in 0i64..4_000_000_000, zone in 0usize..5) {
+        let tz = ZONES[zone];
+        let now = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
+        let text = if dutch { format!("op de {d}e") } else { format!("on the {d}th") };
+        let when = parse_datetime(&text, now, tz);
+        prop_assert!(when.is_ok(), "{}: {:?}", text, when);
+        let when = when.unwrap_or(now);
+        use chrono::Datelike;
+        prop_assert!(when > now && when - now <= Duration::days(63), "{} at {} gave {}", text, now, when);
+        prop_assert_eq!(local(when, tz).day(), d);
+    }
+
+    /// "in half an hour", "in 1,5 uur", "over anderhalf uur": exactly that long from now.
+    #[test]
+    fn spoken_durations_are_exact(n in 0u32..100, frac in 0u32..10, form in 0usize..4, secs in 0i64..4_000_000_000) {
+        let now = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
+        let (text, minutes) = match form {
+            0 => (format!("in {n},{frac} uur"), i64::from(n) * 60 + i64::from(frac) * 6),
+            1 => (format!("in {n}.{frac} hours"), i64::from(n) * 60 + i64::from(frac) * 6),
+            2 => ("in half an hour".to_owned(), 30),
+            _ => ("over anderhalf uur".to_owned(), 90),
+        };
+        prop_assert_eq!(parse_datetime(&text, now, Amsterdam), Ok(now + Duration::minutes(minutes)), "{}", text);
+    }
+
+    /// The split never loses or invents words.
+    #[test]
+    fn split_keeps_every_word(what in "[a-z]{2,8}( [a-z]{2,8}){0,3}", h in 1u32..=12, form in 0usize..11, secs in 0i64..4_000_000_000) {
+        let now = DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
+        let (when, _, _) = spoken(h, form);
+        let text = format!("{what} at {when}");
+        if let Some((a, b)) = split_trailing_time(&text, now, Amsterdam) {
+            prop_assert_eq!(format!("{a} {b}"), text);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Dates and times of day in the member's time zone: "tomorrow 18:00", "friday at 5pm",
-//! ISO dates, and local times across DST gaps and overlaps.
+//! "half past 6", "31 march", ISO dates, and local times across DST gaps and overlaps.
 //! Pure: no I/O and no wall clock ("now" is always a parameter).
 
 use std::sync::LazyLock;
@@ -10,11 +10,13 @@ use chrono::{
 use chrono_tz::Tz;
 use regex::Regex;
 
+use super::dates::{Named, candidates, find_named_day};
 use super::duration::parse_duration;
+use super::spoken::spoken_clock;
 use super::{ParseError, re, shown};
 
 pub(super) static CLOCK_RE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^([0-9]{1,2})(?:[:.h]([0-9]{2})(?::([0-9]{2}))?)?\s*(a\.?m\.?|p\.?m\.?|uur|uhr|h)?$"));
+    LazyLock::new(|| re(r"^([0-9]{1,2})(?:[:.hu]([0-9]{2})(?::([0-9]{2}))?)?\s*(a\.?m\.?|p\.?m\.?|uur|uhr|u|h)?$"));
 pub(super) static ISO_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"^(?:(?:on|at)\s+)?([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:t|\s+)(?:at\s+)?(.+))?$"));
 
@@ -70,13 +72,16 @@ pub(super) enum Day {
     Tonight,
     Ahead(u64),
     On(Weekday),
+    /// A calendar day by name ("31 march", "the 15th", "next week").
+    Named(Named),
 }
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Clock {
     At(NaiveTime),
-    /// An hour 1..=12 written without minutes or am/pm: could be morning or evening.
-    Bare(u32),
+    /// An hour 1..=12 (and its minutes) without am/pm or a leading zero: "6", "6.30",
+    /// "half past 6". It could be morning or evening; one rule reads them all.
+    Bare(u32, u32),
 }
 
 pub(super) fn hm(h: u32, m: u32) -> NaiveTime {
@@ -131,8 +136,13 @@ pub(super) fn parse_clock(s: &str, input: &str) -> Result<Option<Clock>, ParseEr
             }
             (hour % 12) + if ampm == 'p' { 12 } else { 0 }
         }
-        _ if minute.is_none() && !hour_text.starts_with('0') && (1..=12).contains(&hour) => {
-            return Ok(Some(Clock::Bare(hour)));
+        _ if c.get(3).is_none() && !hour_text.starts_with('0') && (1..=12).contains(&hour) => {
+            let minute = minute.unwrap_or(0);
+            return if minute < 60 {
+                Ok(Some(Clock::Bare(hour, minute)))
+            } else {
+                Err(bad())
+            };
         }
         _ => hour,
     };
@@ -150,16 +160,19 @@ pub(super) fn parse_clock(s: &str, input: &str) -> Result<Option<Clock>, ParseEr
 /// minutes"` (via [`parse_duration`]), `"now"`, ISO `"2026-12-01 10:00"` / `"2026-12-01T10:00"`
 /// (a trailing `Z` means UTC; date alone means 09:00), Dutch/German `"morgen"` and weekday names.
 ///
-/// A bare hour 1..=12 without am/pm takes the next future of its morning and evening reading;
-/// with tomorrow or a weekday, 1..=6 means pm and 7..=12 as written. A time with no day that has
-/// already passed today means tomorrow; `"today"`/`"tonight"` with a passed time is an error.
+/// Spoken times: `"half past 6"`, `"quarter to 8"`, Dutch `"kwart over 8"`, `"half 7"` (6:30),
+/// `"18u30"`, German `"viertel nach 8"`, `"halb 7"`. Named days: `"31 march"`, `"march 31st"`,
+/// `"15 maart"`, `"on the 15th"` (the next month that has it), `"next week"` (its Monday);
+/// durations with a decimal comma (`"in 1,5 uur"`) and `"in half an hour"`.
+///
+/// One rule for the hour: an hour 1..=12 without am/pm or a leading zero, with or without
+/// minutes (`"at 6"`, `"at 6.30"`, `"half past 6"`), takes the next future of its morning and
+/// evening reading; with a named day (tomorrow, a weekday, a date), 1..=6 means pm and 7..=12 as
+/// written. `"06:30"` and `"18:30"` are read as written. A time with no day that has already
+/// passed today means tomorrow; `"today"`/`"tonight"` with a passed time is an error.
 /// DST follows [`resolve_local`]. Results are never before `now` except explicit ISO dates.
 pub fn parse_datetime(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, ParseError> {
-    let lower = text
-        .trim()
-        .to_lowercase()
-        .replace("day after tomorrow", "overmorgen")
-        .replace(',', " ");
+    let lower = decimal_commas_kept(&text.trim().to_lowercase().replace("day after tomorrow", "overmorgen"));
     let words: Vec<&str> = lower.trim_end_matches(['.', '!', '?']).split_whitespace().collect();
     if words.is_empty() {
         return Err(ParseError::EmptyDateTime);
@@ -177,10 +190,17 @@ pub fn parse_datetime(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime
         return parse_iso(&c, text, tz);
     }
 
-    let mut day = None;
+    let spoken = spoken_clock(&joined);
+    let (mut day, rest) = match find_named_day(&spoken) {
+        Some((named, rest)) => (Some(Day::Named(named)), rest),
+        None => (None, spoken),
+    };
     let mut clock_words = Vec::new();
-    for w in words {
-        if matches!(w, "at" | "on" | "om" | "um" | "@" | "next" | "this" | "coming") {
+    for w in rest.split_whitespace() {
+        if matches!(
+            w,
+            "at" | "on" | "om" | "op" | "um" | "@" | "next" | "this" | "coming" | "around" | "rond"
+        ) {
             continue;
         }
         match day_word(w) {
@@ -203,14 +223,14 @@ pub fn parse_datetime(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime
     // A bare hour reads as morning, then evening.
     let times = |c: Clock| match c {
         Clock::At(t) => vec![t],
-        Clock::Bare(h) => vec![hm(h % 12, 0), hm(h % 12 + 12, 0)],
+        Clock::Bare(h, m) => vec![hm(h % 12, m), hm(h % 12 + 12, m)],
     };
     // With a named later day, "at 3" is the afternoon and "at 8" the morning.
     let day_clock = |c: Option<Clock>| match c {
         None => hm(9, 0),
         Some(Clock::At(t)) => t,
-        Some(Clock::Bare(h @ 1..=6)) => hm(h + 12, 0),
-        Some(Clock::Bare(h)) => hm(h % 24, 0),
+        Some(Clock::Bare(h @ 1..=6, m)) => hm(h + 12, m),
+        Some(Clock::Bare(h, m)) => hm(h % 24, m),
     };
 
     let result = match (day, clock) {
@@ -230,7 +250,7 @@ pub fn parse_datetime(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime
             let t = match c {
                 None => hm(20, 0),
                 Some(Clock::At(t)) => t,
-                Some(Clock::Bare(h)) => hm(h % 12, 0),
+                Some(Clock::Bare(h, m)) => hm(h % 12, m),
             };
             // Tonight, 9 means 21:00 and 1 means 01:00 after midnight.
             let (d, t) = match t.hour() {
@@ -250,6 +270,14 @@ pub fn parse_datetime(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime
             } else {
                 at(date(u64::from(ahead) + 7)?, t)
             }
+        }
+        (Some(Day::Named(named)), c) => {
+            let t = day_clock(c);
+            let days = candidates(named, today);
+            if days.is_empty() {
+                return Err(ParseError::BadDate(shown(text)));
+            }
+            days.into_iter().map(|d| at(d, t)).find(|u| *u > now).ok_or_else(past)?
         }
     };
     // Defensive: a relative phrase must never land in the past.
@@ -278,10 +306,57 @@ pub(super) fn parse_iso(c: &regex::Captures<'_>, text: &str, tz: Tz) -> Result<D
         match parse_clock(time_text, text)? {
             Some(Clock::At(t)) => t,
             // An ISO date reads its clock as 24-hour.
-            Some(Clock::Bare(h)) => hm(h % 24, 0),
+            Some(Clock::Bare(h, m)) => hm(h % 24, m),
             None => return Err(ParseError::BadDateTime(shown(text))),
         }
     };
     let naive = date.and_time(time);
     Ok(if utc { naive.and_utc() } else { resolve_local(naive, tz) })
+}
+
+/// Commas become spaces ("tomorrow, 8pm"), except a decimal comma between digits ("1,5 uur").
+fn decimal_commas_kept(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let digit_at = |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(char::is_ascii_digit);
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if *c == ',' && !(digit_at(i.checked_sub(1)) && digit_at(Some(i + 1))) {
+                ' '
+            } else {
+                *c
+            }
+        })
+        .collect()
+}
+
+/// Words that start a time phrase at the end of a sentence ("call grandma at 7pm").
+const TIME_LEADS: &[&str] = &[
+    "at", "om", "um", "on", "op", "am", "in", "over", "by", "next", "this", "coming", "volgende", "nächste", "half",
+    "kwart", "quarter", "viertel", "halb", "the",
+];
+
+/// Splits a trailing time phrase off a sentence: `"call grandma at 7pm"` → `("call grandma",
+/// "at 7pm")`: the longest tail that starts like a time ("at", "in", a day, "half past", a
+/// date) and reads as one. `None` when there is none, so "set the table for 6" stays whole.
+/// A tail that has already passed ("today 9am" after 9) still counts: asking again is better
+/// than a reminder text that ends in a time.
+pub fn split_trailing_time(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<(String, String)> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    (1..words.len()).find_map(|i| {
+        let first = words[i].to_lowercase();
+        let first = first.trim_matches(|c: char| !c.is_alphanumeric());
+        let tail = words[i..].join(" ");
+        let starts = TIME_LEADS.contains(&first)
+            || day_word(first).is_some()
+            || (first.starts_with(|c: char| c.is_ascii_digit()) && find_named_day(&tail.to_lowercase()).is_some());
+        if !starts {
+            return None;
+        }
+        match parse_datetime(&tail, now, tz) {
+            Ok(_) | Err(ParseError::InPast(_)) => Some((words[..i].join(" "), tail)),
+            Err(_) => None,
+        }
+    })
 }

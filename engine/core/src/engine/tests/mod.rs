@@ -103,5 +103,6 @@ mod asks;
 mod data;
 mod frames;
 mod proactive;
+mod quiet;
 mod routing;
 mod sends;
