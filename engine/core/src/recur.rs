@@ -105,6 +105,10 @@ pub fn parse_answer(text: &str) -> Option<Answer> {
             | "does not repeat"
             | "nee"
             | "eenmalig"
+            | "een keer"
+            | "1 keer"
+            | "niet"
+            | "nooit"
             | "nein"
     ) {
         return Some(Answer::Once);
@@ -115,7 +119,70 @@ pub fn parse_answer(text: &str) -> Option<Answer> {
 /// Reads a rule ("daily", "every monday", "mondays", "every other week", "on the 15th").
 pub fn parse_rule(text: &str) -> Option<Rule> {
     let n = normalize(text);
-    let n = n.as_str();
+    parse_english_rule(&n).or_else(|| parse_english_rule(&dutch_rule_in_english(&n)?))
+}
+
+/// A Dutch rule said in the English words the parser reads ("elke maandag" is "every
+/// monday", "om de week" "every other week", "op de 15e" "on the 15th"), or `None`
+/// when no word was Dutch.
+fn dutch_rule_in_english(n: &str) -> Option<String> {
+    let whole = match n {
+        "om de dag" | "om de andere dag" | "elke twee dagen" => Some("every other day"),
+        "om de week" | "om de andere week" | "om de twee weken" | "tweewekelijks" => Some("every other week"),
+        "dagelijks" | "elke dag" | "iedere dag" | "elke ochtend" | "elke avond" => Some("daily"),
+        "wekelijks" | "elke week" | "iedere week" | "een keer per week" | "1 keer per week" => Some("weekly"),
+        "maandelijks" | "elke maand" | "iedere maand" | "een keer per maand" => Some("monthly"),
+        _ => None,
+    };
+    if let Some(w) = whole {
+        return Some(w.to_owned());
+    }
+    let mut changed = false;
+    let words: Vec<String> = n
+        .split(' ')
+        .map(|w| {
+            let en = match w {
+                "elke" | "iedere" | "ieder" => "every",
+                "op" => "on",
+                "de" => "the",
+                "dag" => "day",
+                "dagen" => "days",
+                "weken" => "weeks",
+                "maand" => "month",
+                "twee" => "two",
+                "drie" => "three",
+                "vier" => "four",
+                "maandag" | "maandags" => "monday",
+                "dinsdag" | "dinsdags" => "tuesday",
+                "woensdag" | "woensdags" => "wednesday",
+                "donderdag" | "donderdags" => "thursday",
+                "vrijdag" | "vrijdags" => "friday",
+                "zaterdag" | "zaterdags" => "saturday",
+                "zondag" | "zondags" => "sunday",
+                _ => {
+                    // "15e", "1ste": a Dutch ordinal.
+                    let digits = w.trim_end_matches(|c: char| c.is_alphabetic());
+                    if !digits.is_empty() && digits.len() < w.len() && matches!(&w[digits.len()..], "e" | "ste" | "de")
+                    {
+                        changed = true;
+                        return format!("{digits}th");
+                    }
+                    return w.to_owned();
+                }
+            };
+            changed = true;
+            // "maandags" (on Mondays) is a routine by itself, like "mondays".
+            if w.ends_with("dags") {
+                format!("{en}s")
+            } else {
+                en.to_owned()
+            }
+        })
+        .collect();
+    changed.then(|| words.join(" "))
+}
+
+fn parse_english_rule(n: &str) -> Option<Rule> {
     let rule = match n {
         "daily" | "every day" | "each day" | "everyday" | "every morning" | "every evening" | "every night" => {
             Rule::Days(1)
@@ -338,6 +405,33 @@ mod tests {
 
     fn next(prev: &str, rule: &str) -> String {
         next_due(prev, rule, AMS, None).unwrap()
+    }
+
+    #[test]
+    fn reads_the_ways_dutch_people_say_it() {
+        let cases = [
+            ("elke dag", Rule::Days(1)),
+            ("Dagelijks!", Rule::Days(1)),
+            ("om de dag", Rule::Days(2)),
+            ("elke 3 dagen", Rule::Days(3)),
+            ("wekelijks", Rule::Weeks(1)),
+            ("elke 2 weken", Rule::Weeks(2)),
+            ("om de week", Rule::Weeks(2)),
+            ("elke maandag", Rule::Weekday(Weekday::Mon)),
+            ("iedere vrijdag 👍", Rule::Weekday(Weekday::Fri)),
+            ("zondags", Rule::Weekday(Weekday::Sun)),
+            ("maandelijks", Rule::Monthly),
+            ("op de 15e", Rule::MonthDay(15)),
+            ("op de 1ste", Rule::MonthDay(1)),
+        ];
+        for (text, rule) in cases {
+            assert_eq!(parse_rule(text), Some(rule), "{text}");
+        }
+        for text in ["nee", "eenmalig", "een keer", "nooit"] {
+            assert_eq!(parse_answer(text), Some(Answer::Once), "{text}");
+        }
+        // A bare weekday is a date, not a routine, in Dutch too.
+        assert_eq!(parse_rule("maandag"), None);
     }
 
     #[test]

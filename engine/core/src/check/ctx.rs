@@ -12,6 +12,8 @@ use crate::flow::Text;
 use crate::model::{self, Pos, Sp, TriggerDef};
 use crate::tmpl::{Expr, Templates, Tpl};
 
+use super::languages::{WrittenText, has_words};
+
 /// A template or expression use, kept for the variable check after the flow compiled.
 pub(super) struct VarUse {
     pub(super) vars: HashSet<String>,
@@ -30,6 +32,8 @@ pub(super) struct FlowCtx<'a> {
     pub(super) diags: &'a mut Vec<Diagnostic>,
     pub(super) uses: Vec<VarUse>,
     pub(super) extra: &'static [&'static str],
+    /// Every text compiled, with its languages, for the `missing-language` check.
+    pub(super) texts: Vec<WrittenText>,
 }
 
 impl<'a> FlowCtx<'a> {
@@ -47,6 +51,7 @@ impl<'a> FlowCtx<'a> {
             diags,
             uses: Vec::new(),
             extra: &[],
+            texts: Vec::new(),
         }
     }
 
@@ -144,6 +149,18 @@ impl<'a> FlowCtx<'a> {
     }
 
     pub(super) fn text(&mut self, t: &Sp<model::Text>) -> Option<Text> {
+        // A plain string without words ("{{ vars.summary }}", "👍") reads the same in every language.
+        let languages = match &t.value {
+            model::Text::One(s) => has_words(s).then_some(None),
+            model::Text::PerLanguage(m) => Some(Some(m.keys().cloned().collect())),
+        };
+        if let Some(languages) = languages {
+            self.texts.push(WrittenText {
+                pos: t.pos,
+                step: self.step.clone(),
+                languages,
+            });
+        }
         let variants = match &t.value {
             model::Text::One(s) => vec![(String::new(), self.tpl_str(s, t.pos)?)],
             model::Text::PerLanguage(m) => {

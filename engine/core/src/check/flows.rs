@@ -21,6 +21,7 @@ use super::actions::compile_action;
 use super::ctx::{FlowCtx, FlowIndex, TimerTargets, one_line, trigger_pos};
 use super::graph::{check_graph, check_proactive};
 use super::greedy::check_greedy;
+use super::languages::check_languages;
 use super::shadowing::check_shadowing;
 
 /// Roots a template may read; anything else is surely undefined.
@@ -383,6 +384,8 @@ pub(super) fn compile_flow(
         }
         Some(t)
     });
+
+    check_languages(&mut cx);
 
     // Variable check: roots that can never exist, and slots/vars/captures never set.
     let uses = std::mem::take(&mut cx.uses);

@@ -11,10 +11,11 @@ use crate::flow::{Household, Member, TemplateInfo, Text};
 use crate::model::{HouseholdFile, Pos};
 use crate::parse::normalize;
 use crate::roster;
-use crate::tmpl::Templates;
+use crate::tmpl::{Templates, Tpl};
 
 use super::SourceFile;
 use super::ctx::FlowCtx;
+use super::languages::check_languages;
 
 pub(super) fn parse_tz(name: &str) -> Option<Tz> {
     name.parse::<Tz>().ok()
@@ -205,7 +206,13 @@ pub(super) fn compile_household(
         .cancel_reply
         .as_ref()
         .and_then(|t| fc.text(t))
-        .unwrap_or_else(|| Text::literal("OK, cancelled."));
+        .unwrap_or_else(|| Text {
+            variants: vec![
+                ("en".to_owned(), Tpl::Lit("OK, cancelled.".to_owned())),
+                ("nl".to_owned(), Tpl::Lit("Oké, geannuleerd.".to_owned())),
+            ],
+        });
+    check_languages(&mut fc);
     let quiet = match &h.household.quiet_hours {
         Some(q) => quiet_hours(q, path, diags),
         None => Some(crate::quiet::QuietHours::default()),

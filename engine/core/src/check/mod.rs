@@ -20,6 +20,7 @@ mod flows;
 mod graph;
 mod greedy;
 mod household;
+mod languages;
 mod sends;
 mod shadowing;
 

@@ -5,12 +5,13 @@
 //! It does not render or send the question (that is [`super::send`]).
 
 use crate::event::{Effect, InboundMessage, Return, Trace, Values};
-use crate::flow::{Action, AskSpec, Text, Validator};
+use crate::flow::{Action, AskSpec, Validator};
 use crate::parse::{normalize, parse_datetime, parse_duration, parse_member_list, parse_number};
 use crate::roster::{self, RosterError};
 use crate::tmpl::Tpl;
 
 use super::routing::Routing;
+use super::texts::give_up;
 use super::{Run, StepError, ask_timer_id};
 
 /// What an ask's `prefill` gave.
@@ -22,8 +23,6 @@ pub(super) enum Prefill {
     /// Text that is not a valid answer; the hint says why.
     Invalid(String),
 }
-
-const GIVE_UP: &str = "Sorry, I still didn't get that. Let's leave it for now.";
 
 fn yes_no(n: &str) -> Option<bool> {
     const YES: &[&str] = &[
@@ -159,7 +158,7 @@ impl<'a> Run<'a> {
                             self.run_steps();
                         }
                         None => {
-                            if let Err(e) = self.send_text(&Text::literal(GIVE_UP)) {
+                            if let Err(e) = self.send_text(&give_up()) {
                                 return self.fail(&step.id, e);
                             }
                             self.end_frame();
@@ -240,11 +239,17 @@ impl<'a> Run<'a> {
         };
         let options_hint = || {
             let titles: Vec<&str> = choices.iter().map(|c| c.title.as_str()).collect();
-            format!("Please choose one of: {}.", titles.join(", "))
+            self.say(
+                format!("Please choose one of: {}.", titles.join(", ")),
+                format!("Kies een van: {}.", titles.join(", ")),
+            )
         };
         if text.is_empty() {
             return Err(if choices.is_empty() {
-                "Please answer with a text message.".to_owned()
+                self.say(
+                    "Please answer with a text message.",
+                    "Antwoord alsjeblieft met een tekstbericht.",
+                )
             } else {
                 options_hint()
             });
@@ -272,7 +277,10 @@ impl<'a> Run<'a> {
                 None => {
                     let mut names: Vec<&str> = opts.iter().map(|(_, v)| v.as_str()).collect();
                     names.dedup();
-                    Err(format!("Please answer with one of: {}.", names.join(", ")))
+                    Err(self.say(
+                        format!("Please answer with one of: {}.", names.join(", ")),
+                        format!("Antwoord met een van: {}.", names.join(", ")),
+                    ))
                 }
             },
             Validator::Regex(re) => match re.captures(text) {
@@ -284,7 +292,10 @@ impl<'a> Run<'a> {
                         .collect();
                     Ok((str_value(text), extra))
                 }
-                None => Err("That doesn't look right. Please try again.".to_owned()),
+                None => Err(self.say(
+                    "That doesn't look right. Please try again.",
+                    "Dat klopt niet helemaal. Probeer het nog eens.",
+                )),
             },
             Validator::Number(min, max) => match parse_number(text) {
                 Some(x) if min.is_none_or(|m| x >= m) && max.is_none_or(|m| x <= m) => {
@@ -298,22 +309,35 @@ impl<'a> Run<'a> {
                     Ok((v, Vec::new()))
                 }
                 Some(_) => Err(match (min, max) {
-                    (Some(a), Some(b)) => format!("Please give a number from {a} to {b}."),
-                    (Some(a), None) => format!("Please give a number of at least {a}."),
-                    (None, Some(b)) => format!("Please give a number of at most {b}."),
-                    (None, None) => "Please give a number.".to_owned(),
+                    (Some(a), Some(b)) => self.say(
+                        format!("Please give a number from {a} to {b}."),
+                        format!("Geef een getal van {a} tot en met {b}."),
+                    ),
+                    (Some(a), None) => self.say(
+                        format!("Please give a number of at least {a}."),
+                        format!("Geef een getal van minstens {a}."),
+                    ),
+                    (None, Some(b)) => self.say(
+                        format!("Please give a number of at most {b}."),
+                        format!("Geef een getal van hoogstens {b}."),
+                    ),
+                    (None, None) => self.say("Please give a number.", "Geef een getal."),
                 }),
-                None => Err("Please answer with a number.".to_owned()),
+                None => Err(self.say("Please answer with a number.", "Antwoord met een getal.")),
             },
             Validator::DateTime(_) => match parse_datetime(text, self.now, zone) {
                 Ok(dt) => Ok((str_value(&dt.with_timezone(&zone).to_rfc3339()), Vec::new())),
-                Err(_) => {
-                    Err("I didn't get that time. Try \"tomorrow 18:00\", \"at 6pm\" or \"in 20 minutes\".".to_owned())
-                }
+                Err(_) => Err(self.say(
+                    "I didn't get that time. Try \"tomorrow 18:00\", \"at 6pm\" or \"in 20 minutes\".",
+                    "Die tijd snap ik niet. Probeer \"morgen 18:00\", \"om 18 uur\" of \"over 20 minuten\".",
+                )),
             },
             Validator::Duration => match parse_duration(text) {
                 Ok(_) => Ok((str_value(text), Vec::new())),
-                Err(_) => Err("I didn't get that duration. Try \"20m\", \"2 hours\" or \"1h30m\".".to_owned()),
+                Err(_) => Err(self.say(
+                    "I didn't get that duration. Try \"20m\", \"2 hours\" or \"1h30m\".",
+                    "Die duur snap ik niet. Probeer \"20m\", \"2 uur\" of \"anderhalf uur\".",
+                )),
             },
             Validator::Member => {
                 if matches!(n.as_str(), "me" | "myself" | "ik" | "ich") {
@@ -323,20 +347,30 @@ impl<'a> Run<'a> {
                     Some(mm) => Ok((str_value(&mm.name), Vec::new())),
                     None => {
                         let names: Vec<&str> = self.roster().iter().map(|m| m.name.as_str()).collect();
-                        Err(format!("Who do you mean? {}.", names.join(", ")))
+                        Err(self.say(
+                            format!("Who do you mean? {}.", names.join(", ")),
+                            format!("Wie bedoel je? {}.", names.join(", ")),
+                        ))
                     }
                 }
             }
             Validator::Phone => match roster::normalize_phone(text) {
                 Ok(p) => Ok((str_value(&p), Vec::new())),
-                Err(_) => Err("Please give the number with its country code, like +31 6 1234 5678.".to_owned()),
+                Err(_) => Err(self.say(
+                    "Please give the number with its country code, like +31 6 1234 5678.",
+                    "Geef het nummer met landcode, zoals +31 6 1234 5678.",
+                )),
             },
             Validator::Timezone => match roster::parse_timezone(text) {
                 Ok(tz) => Ok((str_value(tz.name()), Vec::new())),
-                Err(RosterError::BadTimezone(_, Some(hint))) => {
-                    Err(format!("I don't know that time zone. Did you mean {hint}?"))
-                }
-                Err(_) => Err("I don't know that time zone. Try a name like America/New_York.".to_owned()),
+                Err(RosterError::BadTimezone(_, Some(hint))) => Err(self.say(
+                    format!("I don't know that time zone. Did you mean {hint}?"),
+                    format!("Die tijdzone ken ik niet. Bedoel je {hint}?"),
+                )),
+                Err(_) => Err(self.say(
+                    "I don't know that time zone. Try a name like America/New_York.",
+                    "Die tijdzone ken ik niet. Probeer een naam als America/New_York.",
+                )),
             },
             // A button title typed out ("No, keep") is that button.
             Validator::YesNo => match yes_no(&n).or_else(|| {
@@ -346,28 +380,37 @@ impl<'a> Run<'a> {
                     .and_then(|c| yes_no(&normalize(&c.id)))
             }) {
                 Some(b) => Ok((serde_json::Value::Bool(b), Vec::new())),
-                None => Err("Please answer yes or no.".to_owned()),
+                None => Err(self.say("Please answer yes or no.", "Antwoord met ja of nee.")),
             },
             Validator::Members => {
                 // The members in effect: household.yaml, or as changed over chat.
                 let names: Vec<&str> = self.roster().iter().map(|m| m.name.as_str()).collect();
                 match parse_member_list(text, &self.member.name, &names) {
                     Some(found) => Ok((serde_json::json!(found), Vec::new())),
-                    None => Err(format!(
-                        "Who do you mean? A name ({}), several names (\"{} and {}\", they take turns) or \"everyone\".",
-                        names.join(", "),
-                        names.first().copied().unwrap_or("Anna"),
-                        names.last().copied().unwrap_or("Ben"),
-                    )),
+                    None => {
+                        let (first, last) = (
+                            names.first().copied().unwrap_or("Anna"),
+                            names.last().copied().unwrap_or("Ben"),
+                        );
+                        let all = names.join(", ");
+                        Err(self.say(
+                            format!(
+                                "Who do you mean? A name ({all}), several names (\"{first} and {last}\", they take turns) or \"everyone\"."
+                            ),
+                            format!(
+                                "Wie bedoel je? Een naam ({all}), meer namen (\"{first} en {last}\", om de beurt) of \"iedereen\"."
+                            ),
+                        ))
+                    }
                 }
             }
             Validator::Recurrence => match crate::recur::parse_answer(text) {
                 Some(crate::recur::Answer::Once) => Ok((str_value(""), Vec::new())),
                 Some(crate::recur::Answer::Repeats(rule)) => Ok((str_value(&rule.to_string()), Vec::new())),
-                None => Err(
-                    "How often? Say \"daily\", \"every monday\", \"every 2 weeks\", \"on the 1st\" or \"no\"."
-                        .to_owned(),
-                ),
+                None => Err(self.say(
+                    "How often? Say \"daily\", \"every monday\", \"every 2 weeks\", \"on the 1st\" or \"no\".",
+                    "Hoe vaak? Zeg \"elke dag\", \"elke maandag\", \"elke 2 weken\", \"op de 1e\" of \"nee\".",
+                )),
             },
         }
     }

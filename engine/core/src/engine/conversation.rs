@@ -7,9 +7,10 @@ use std::borrow::Cow;
 
 use crate::check::MAX_STEPS_PER_EVENT;
 use crate::event::{Effect, Frame, Return, Trace, Values};
-use crate::flow::{Action, Next, Target, Text};
+use crate::flow::{Action, Next, Target};
 
-use super::{Flowing, Run, SORRY, StepError, ask_timer_id};
+use super::texts::sorry;
+use super::{Flowing, Run, StepError, ask_timer_id};
 
 impl<'a> Run<'a> {
     pub(super) fn clear_frames(&mut self) {
@@ -65,7 +66,7 @@ impl<'a> Run<'a> {
                     message: format!("stopped after {MAX_STEPS_PER_EVENT} steps without waiting for the member"),
                 });
                 self.clear_frames();
-                let _ = self.send_text(&Text::literal(SORRY));
+                let _ = self.send_text(&sorry());
                 return;
             }
             let fs = self.fs;
@@ -157,7 +158,7 @@ impl<'a> Run<'a> {
             message: e.0,
         });
         self.clear_frames();
-        let _ = self.send_text(&Text::literal(SORRY));
+        let _ = self.send_text(&sorry());
     }
 
     pub(super) fn next_target(&mut self, next: &Next) -> Result<Target, StepError> {

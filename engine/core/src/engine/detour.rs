@@ -13,25 +13,16 @@
 //! [`super::routing`].
 
 use crate::event::{Choice, Effect, InboundMessage, Return, Trace, Values};
-use crate::flow::{Action, Text, Validator};
+use crate::flow::{Action, Validator};
 use crate::parse::normalize;
-use crate::tmpl::Tpl;
 
 use super::routing::Routing;
+use super::texts::both as text;
 use super::{Run, ask_timer_id};
 
 /// Button ids of the "answer or new request?" question.
 pub(super) const AS_ANSWER: &str = "alfred:as-answer";
 pub(super) const AS_COMMAND: &str = "alfred:as-command";
-
-fn text(en: &str, nl: &str) -> Text {
-    Text {
-        variants: vec![
-            ("en".to_owned(), Tpl::Lit(en.to_owned())),
-            ("nl".to_owned(), Tpl::Lit(nl.to_owned())),
-        ],
-    }
-}
 
 impl<'a> Run<'a> {
     /// While a question waits: starts the command this message plainly is, or asks
@@ -106,13 +97,6 @@ impl<'a> Run<'a> {
             top.choices = choices;
         }
         true
-    }
-
-    fn pick(&self, t: &Text) -> String {
-        match t.pick(&self.member.language, &self.fs.household.language) {
-            Tpl::Lit(s) => s.clone(),
-            _ => String::new(),
-        }
     }
 
     /// The reply to [`Self::ask_literal`]: the kept message as the answer, or as a new

@@ -42,6 +42,7 @@ mod stale;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod texts;
 mod timers;
 
 /// Id of the (single) idle-timeout timer of a member's pending question. Timer ids are
@@ -49,8 +50,6 @@ mod timers;
 pub fn ask_timer_id(member: &str) -> String {
     format!("ask-timeout:{member}")
 }
-
-const SORRY: &str = "Sorry, something went wrong on my side. Let's start over.";
 
 /// A cancel word ("cancel"), or one said about what is going on: "cancel that", "stop
 /// it", "forget it", "laat het maar". Never a chore title or an answer (issue 12).

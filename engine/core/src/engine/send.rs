@@ -332,7 +332,7 @@ impl<'a> Run<'a> {
                     (
                         OutMessage::List {
                             body,
-                            button: "Choose".to_owned(),
+                            button: self.say("Choose", "Kies"),
                             sections,
                             footer,
                         },

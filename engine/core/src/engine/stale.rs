@@ -9,9 +9,9 @@
 
 use crate::event::{InboundMessage, Trace};
 use crate::flow::{Action, Matcher, Options, Text};
-use crate::tmpl::Tpl;
 
 use super::Run;
+use super::texts::both;
 
 impl<'a> Run<'a> {
     /// Answers a tap that nothing takes.
@@ -40,9 +40,7 @@ impl<'a> Run<'a> {
                 format!("Die vraag is voorbij{shown}, dus ik heb niets gedaan. Zeg \"hulp\" om te zien wat ik kan."),
             ),
         };
-        let text = Text {
-            variants: vec![("en".to_owned(), Tpl::Lit(en)), ("nl".to_owned(), Tpl::Lit(nl))],
-        };
+        let text = both(en, nl);
         if let Err(e) = self.send_text(&text) {
             self.fail("stale tap", e);
         }

@@ -102,6 +102,7 @@ pub(super) fn trace_lines(sim: &Simulator<'_>) -> Vec<String> {
 mod asks;
 mod data;
 mod frames;
+mod languages;
 mod proactive;
 mod quiet;
 mod routing;
