@@ -259,11 +259,89 @@ fn join_and(items: Vec<Value>, word: Option<String>) -> String {
 /// `datefmt` reads it.
 pub const READER_ZONE: &str = "_reader_zone";
 
+/// The context key holding the language of whoever reads what is rendered, so `datefmt`
+/// names days and months in it ("zo 18:00" for a Dutch reader, "Sun 18:00" otherwise).
+pub const READER_LANGUAGE: &str = "_reader_language";
+
+/// Day and month names for a language other than English, which chrono writes itself:
+/// (short days Mon..Sun, long days, short months Jan..Dec, long months).
+fn names_of(
+    language: &str,
+) -> Option<(
+    [&'static str; 7],
+    [&'static str; 7],
+    [&'static str; 12],
+    [&'static str; 12],
+)> {
+    match language.split(['-', '_']).next().unwrap_or_default() {
+        "nl" => Some((
+            ["ma", "di", "wo", "do", "vr", "za", "zo"],
+            [
+                "maandag",
+                "dinsdag",
+                "woensdag",
+                "donderdag",
+                "vrijdag",
+                "zaterdag",
+                "zondag",
+            ],
+            [
+                "jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec",
+            ],
+            [
+                "januari",
+                "februari",
+                "maart",
+                "april",
+                "mei",
+                "juni",
+                "juli",
+                "augustus",
+                "september",
+                "oktober",
+                "november",
+                "december",
+            ],
+        )),
+        _ => None,
+    }
+}
+
+/// `fmt` with its day and month names (`%a %A %b %h %B`) written out in `language`.
+fn localized_format(fmt: &str, dt: &chrono::DateTime<chrono::FixedOffset>, language: &str) -> String {
+    use chrono::Datelike as _;
+    let Some((short_days, days, short_months, months)) = names_of(language) else {
+        return fmt.to_owned();
+    };
+    let day = dt.weekday().num_days_from_monday() as usize;
+    let month = dt.month0() as usize;
+    let mut out = String::with_capacity(fmt.len());
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('a') => out.push_str(short_days[day]),
+            Some('A') => out.push_str(days[day]),
+            Some('b' | 'h') => out.push_str(short_months[month]),
+            Some('B') => out.push_str(months[month]),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
 /// `"2026-03-01T18:00:00+01:00" | datefmt("%a %H:%M")` → "Sun 18:00", shown in the reader's
 /// time zone ([`READER_ZONE`]): a time stored in Ben's New York zone reads as 14:00 to Anna
 /// in Amsterdam and as 08:00 to Ben. `datefmt(fmt, "America/New_York")` shows it in that
 /// zone instead. Without a reader (rendering outside a conversation) the offset written in
-/// the value is kept.
+/// the value is kept. Day and month names are in the reader's language ([`READER_LANGUAGE`]).
 fn datefmt(
     state: &minijinja::State<'_, '_>,
     value: String,
@@ -286,6 +364,10 @@ fn datefmt(
     let dt = match zone {
         Some(tz) => dt.with_timezone(&tz).fixed_offset(),
         None => dt,
+    };
+    let fmt = match state.lookup(READER_LANGUAGE) {
+        Some(l) => localized_format(&fmt, &dt, l.as_str().unwrap_or_default()),
+        None => fmt,
     };
     let mut out = String::new();
     // chrono panics via Display on an invalid format string; write! reports it instead.
@@ -420,6 +502,24 @@ mod tests {
         assert!(err.to_string().contains("does not repeat"), "{err}");
     }
 }
+#[cfg(test)]
+mod language_tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn datefmt_names_days_and_months_in_the_readers_language() {
+        let mut t = Templates::new();
+        let tpl = t
+            .add("{{ '2026-03-01T18:05:00+01:00' | datefmt('%a %d %b %H:%M, %A %e %B, 100%%') }}")
+            .unwrap();
+        let nl = context! { _reader_language => "nl", _reader_zone => "Europe/Amsterdam" };
+        assert_eq!(t.render(&tpl, &nl).unwrap(), "zo 01 mrt 18:05, zondag  1 maart, 100%");
+        let en = context! { _reader_language => "en", _reader_zone => "Europe/Amsterdam" };
+        assert_eq!(t.render(&tpl, &en).unwrap(), "Sun 01 Mar 18:05, Sunday  1 March, 100%");
+    }
+}
+
 #[cfg(test)]
 mod mask_tests {
     use super::*;

@@ -240,6 +240,8 @@ impl<'a> Run<'a> {
         // Times show in the zone of whoever reads them (`datefmt`).
         let reader = self.reader_zone.unwrap_or(self.member.timezone);
         pairs.push((crate::tmpl::READER_ZONE, Value::from(reader.name())));
+        let language = self.reader_language.as_deref().unwrap_or(&self.member.language);
+        pairs.push((crate::tmpl::READER_LANGUAGE, Value::from(language)));
         pairs.extend(extra.iter().cloned());
         Value::from_pairs(pairs)
     }

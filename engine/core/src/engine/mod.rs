@@ -105,6 +105,7 @@ pub fn handle(
         roster_value: None,
         event_value: Value::UNDEFINED,
         reader_zone: None,
+        reader_language: None,
     };
     run.expire_and_migrate();
     let before = run.state.frames.last().map(|f| (f.flow.clone(), f.step.clone()));
@@ -143,6 +144,8 @@ struct Run<'a> {
     /// Whose time zone times are shown in while a message renders for one of its
     /// recipients; `None`: the member's own (see `tmpl::READER_ZONE`).
     reader_zone: Option<chrono_tz::Tz>,
+    /// The language of that recipient, for day and month names (`tmpl::READER_LANGUAGE`).
+    reader_language: Option<String>,
 }
 
 /// Why a step could not run: reported as an error effect, and the conversation resets.

@@ -174,6 +174,7 @@ impl<'a> Run<'a> {
         let mut offered = Vec::new();
         for (lang, tz, names) in groups {
             self.reader_zone = Some(tz);
+            self.reader_language = Some(lang.clone());
             let rendered = match self.render_message(s, &lang, body_override.clone()) {
                 Err(e) if e.is_undefined() && !self.full_context => {
                     self.full_context = true;
@@ -184,6 +185,7 @@ impl<'a> Run<'a> {
                 other => other,
             };
             self.reader_zone = None;
+            self.reader_language = None;
             let (msg, choices) = rendered?;
             if names.contains(&self.member.name) || offered.is_empty() {
                 offered = choices;

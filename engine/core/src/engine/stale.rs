@@ -8,7 +8,7 @@
 //! not clear today's list).
 
 use crate::event::{InboundMessage, Trace};
-use crate::flow::{Action, Matcher, Options, Text};
+use crate::flow::{Action, Matcher, Options};
 
 use super::Run;
 use super::texts::both;
