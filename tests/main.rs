@@ -78,9 +78,9 @@ mod scheduler;
 mod schema_drift;
 #[path = "integration/service.rs"]
 mod service;
-#[path = "integration/stop.rs"]
-mod stop;
 #[path = "integration/skills.rs"]
 mod skills;
+#[path = "integration/stop.rs"]
+mod stop;
 #[path = "integration/window.rs"]
 mod window;

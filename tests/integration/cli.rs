@@ -262,7 +262,12 @@ fn the_product_binary_has_no_fake_graph_command() {
 /// module's one table.
 #[test]
 fn help_lists_every_environment_variable() {
-    for args in [&["--help"][..], &["serve", "--help"], &["worker", "--help"], &["scheduler", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["worker", "--help"],
+        &["scheduler", "--help"],
+    ] {
         let (code, out, err) = alfred(args, None);
         assert_eq!(code, 0, "{args:?}: {err}");
         for v in alfred::config::VARIABLES {

@@ -44,7 +44,15 @@ fn a_clean_first_start_logs_no_error_and_names_role_instance_and_version() {
         let tmp = workdir(&format!("clean-start-{attempt}"));
         let port = free_port();
         let serve = Serve::run(tmp.path(), Run::serve(port).env("RUST_LOG", "info"));
-        assert_eq!(http(port, "POST", "/webhook", &text_from("31612345001", "wamid.c1", "add milk")), Some(200));
+        assert_eq!(
+            http(
+                port,
+                "POST",
+                "/webhook",
+                &text_from("31612345001", "wamid.c1", "add milk")
+            ),
+            Some(200)
+        );
         serve.until("the reply", || serve.log().iter().any(|l| l.contains("Added milk")));
         let lines = json_lines(&serve.stop());
         let errors: Vec<&Value> = lines.iter().filter(|v| level(v) == "ERROR").collect();
@@ -65,7 +73,12 @@ fn a_clean_first_start_logs_no_error_and_names_role_instance_and_version() {
 fn a_database_held_locked_is_still_logged() {
     let tmp = workdir("locked");
     let port = free_port();
-    let serve = Serve::run(tmp.path(), Run::serve(port).env("META_APP_SECRET", "s").env("ALFRED_INSECURE_DEV", "0"));
+    let serve = Serve::run(
+        tmp.path(),
+        Run::serve(port)
+            .env("META_APP_SECRET", "s")
+            .env("ALFRED_INSECURE_DEV", "0"),
+    );
     let lock = hold_write_lock(&tmp.path().join("data/alfred.db"));
     // Unsigned posts are refused now (a secret is set); a signed one needs the lock.
     let body = text_from("31612345001", "wamid.l1", "add milk");
@@ -152,13 +165,26 @@ fn fatal_errors_are_one_json_line_naming_what_to_fix() {
     let tmp = workdir("fatal");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    let quiet = |run: Run<'static>| run.env("RUST_LOG", "warn").without("ALFRED_INSECURE_DEV").env("META_APP_SECRET", "s");
+    let quiet = |run: Run<'static>| {
+        run.env("RUST_LOG", "warn")
+            .without("ALFRED_INSECURE_DEV")
+            .env("META_APP_SECRET", "s")
+    };
 
-    let line = fatal(quiet(Run::serve(free_port())).env("ALFRED_LISTEN", addr.clone()), tmp.path());
+    let line = fatal(
+        quiet(Run::serve(free_port())).env("ALFRED_LISTEN", addr.clone()),
+        tmp.path(),
+    );
     assert!(line.contains(&addr) && line.contains("ALFRED_LISTEN"), "{line}");
 
-    let line = fatal(quiet(Run::serve(free_port())).env("ALFRED_FLOWS", "no-such-flows"), tmp.path());
-    assert!(line.contains("ALFRED_FLOWS") && line.contains("no-such-flows"), "{line}");
+    let line = fatal(
+        quiet(Run::serve(free_port())).env("ALFRED_FLOWS", "no-such-flows"),
+        tmp.path(),
+    );
+    assert!(
+        line.contains("ALFRED_FLOWS") && line.contains("no-such-flows"),
+        "{line}"
+    );
 
     // A file where the database's directory should be.
     std::fs::write(tmp.path().join("not-a-dir"), "x").expect("file");
@@ -166,9 +192,15 @@ fn fatal_errors_are_one_json_line_naming_what_to_fix() {
         quiet(Run::serve(free_port())).env("DATABASE_URL", "sqlite://not-a-dir/alfred.db"),
         tmp.path(),
     );
-    assert!(line.contains("not-a-dir/alfred.db") && line.contains("DATABASE_URL"), "{line}");
+    assert!(
+        line.contains("not-a-dir/alfred.db") && line.contains("DATABASE_URL"),
+        "{line}"
+    );
 
-    let line = fatal(quiet(Run::serve(free_port())).env("ALFRED_WORKER_TASKS", "many"), tmp.path());
+    let line = fatal(
+        quiet(Run::serve(free_port())).env("ALFRED_WORKER_TASKS", "many"),
+        tmp.path(),
+    );
     assert!(line.contains("ALFRED_WORKER_TASKS"), "{line}");
 }
 
@@ -187,7 +219,10 @@ fn start_warnings_say_what_is_true() {
     assert!(log.contains("Alfred is running"), "{log}");
 
     let port = free_port();
-    let serve = Serve::run(tmp.path(), Run::serve(port).env("ALFRED_LISTEN", format!("0.0.0.0:{port}")));
+    let serve = Serve::run(
+        tmp.path(),
+        Run::serve(port).env("ALFRED_LISTEN", format!("0.0.0.0:{port}")),
+    );
     let lines = json_lines(&serve.stop());
     assert!(
         lines
@@ -234,7 +269,11 @@ fn every_role_serves_health_readiness_and_metrics_on_the_metrics_listener() {
         }
         if role == "webhook" || role == "serve" {
             assert_eq!(http(port, "GET", "/readyz", ""), Some(200), "{role}");
-            assert_eq!(http(port, "GET", "/metrics", ""), Some(404), "{role}: not on the public port");
+            assert_eq!(
+                http(port, "GET", "/metrics", ""),
+                Some(404),
+                "{role}: not on the public port"
+            );
         }
         serve.stop();
     }
@@ -248,7 +287,16 @@ struct OwnRedis {
 impl OwnRedis {
     fn start(dir: &Path, port: u16) -> OwnRedis {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(dir)
             .stdout(Stdio::null())
@@ -295,19 +343,21 @@ fn a_redis_outage_is_logged_once_and_its_end_once_and_readyz_follows_it() {
     let serve = Serve::run(tmp.path(), run);
 
     redis.kill();
-    serve.until("/readyz to say 503", || http(metrics, "GET", "/readyz", "") == Some(503));
+    serve.until("/readyz to say 503", || {
+        http(metrics, "GET", "/readyz", "") == Some(503)
+    });
     // Measure the log over a few seconds of outage: the fixed 1 s retry of four worker
     // tasks wrote about five WARN lines a second.
     std::thread::sleep(Duration::from_secs(4));
-    let warns = |log: &[String]| -> Vec<Value> {
-        json_lines(log).into_iter().filter(|v| level(v) == "WARN").collect()
-    };
+    let warns = |log: &[String]| -> Vec<Value> { json_lines(log).into_iter().filter(|v| level(v) == "WARN").collect() };
     let during = warns(&serve.log());
     assert_eq!(during.len(), 1, "the outage is logged once: {during:?}");
     assert!(message(&during[0]).contains("unreachable"), "{during:?}");
 
     let redis = OwnRedis::start(&redis_dir, redis_port);
-    serve.until("/readyz to say 200 again", || http(metrics, "GET", "/readyz", "") == Some(200));
+    serve.until("/readyz to say 200 again", || {
+        http(metrics, "GET", "/readyz", "") == Some(200)
+    });
     serve.until("the end of the outage to be logged", || {
         serve.log().iter().any(|l| l.contains("the outage is over"))
     });

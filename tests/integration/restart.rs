@@ -138,7 +138,11 @@ impl Serve {
     pub(crate) fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
         let deadline = Instant::now() + STEP;
         while !f() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log().join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; log:\n{}",
+                self.log().join("\n")
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -229,14 +233,23 @@ fn the_embedded_demo_answers_and_marks_sent_after_a_restart() {
     let anna = "31612345001";
 
     let serve = Serve::start(tmp.path(), port);
-    assert_eq!(http(port, "POST", "/webhook", &text_from(anna, "wamid.r1", "add bananas")), Some(200));
+    assert_eq!(
+        http(port, "POST", "/webhook", &text_from(anna, "wamid.r1", "add bananas")),
+        Some(200)
+    );
     serve.console_line("Added bananas");
     serve.stop();
 
     let serve = Serve::start(tmp.path(), port);
-    assert_eq!(http(port, "POST", "/webhook", &text_from(anna, "wamid.r2", "list")), Some(200));
+    assert_eq!(
+        http(port, "POST", "/webhook", &text_from(anna, "wamid.r2", "list")),
+        Some(200)
+    );
     serve.console_line("bananas");
-    assert_eq!(http(port, "POST", "/webhook", &text_from(anna, "wamid.r3", "add milk")), Some(200));
+    assert_eq!(
+        http(port, "POST", "/webhook", &text_from(anna, "wamid.r3", "add milk")),
+        Some(200)
+    );
     serve.console_line("Added milk");
 
     // Every reply of both processes is marked sent, each with its own wamid.

@@ -37,12 +37,22 @@ async fn a_stop_during_a_send_finishes_it_and_a_restart_answers_at_once(backend:
     // Meta takes its time: the stop arrives while the send is on the wire.
     fake.set_delay(Duration::from_millis(1500));
     let running = Running::start(backend.build(&fake).await, Roles::ALL).await;
-    assert_eq!(running.post(&text_webhook(ANNA, "wamid.stop1", "add bananas")).await, 200);
-    until("the reply to reach the fake", Duration::from_secs(20), || !texts(&fake).is_empty()).await;
+    assert_eq!(
+        running.post(&text_webhook(ANNA, "wamid.stop1", "add bananas")).await,
+        200
+    );
+    until("the reply to reach the fake", Duration::from_secs(20), || {
+        !texts(&fake).is_empty()
+    })
+    .await;
     let store = running.service.store.clone();
     running.stop().await;
     let row = store.outbox_row(1).unwrap().expect("the reply was committed");
-    assert_eq!(row.status, OutboxStatus::Sent, "the send in flight was finished and marked: {row:?}");
+    assert_eq!(
+        row.status,
+        OutboxStatus::Sent,
+        "the send in flight was finished and marked: {row:?}"
+    );
     assert_eq!(texts(&fake).len(), 1);
 
     // Started again: the next reply goes out at once, not after a two-minute lease.

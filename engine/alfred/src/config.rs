@@ -85,25 +85,81 @@ const fn var(name: &'static str, meaning: &'static str, default: &'static str) -
 
 /// Every environment variable Alfred reads: the one table (`--help` prints it).
 pub const VARIABLES: &[Variable] = &[
-    var("DATABASE_URL", "postgres://… for scale-out; a path or sqlite://PATH", "sqlite://data/alfred.db (embedded)"),
-    var("REDIS_URL", "redis://…: queues on Redis Streams", "unset: queues in the database"),
-    var("WHATSAPP_TOKEN", "Graph API access token (system user)", "unset: replies are printed, not sent"),
-    var("WHATSAPP_PHONE_ID", "the business phone number id to send from", "required with a token"),
-    var("VERIFY_TOKEN", "the webhook verify token typed into Meta's dashboard", "unset: every handshake is refused"),
-    var("META_APP_SECRET", "app secret that signs webhooks (X-Hub-Signature-256)", "required unless ALFRED_INSECURE_DEV=1"),
-    var("INSTANCE", "this process's stable name (queue consumers, claims, logs)", "alfred-1"),
+    var(
+        "DATABASE_URL",
+        "postgres://… for scale-out; a path or sqlite://PATH",
+        "sqlite://data/alfred.db (embedded)",
+    ),
+    var(
+        "REDIS_URL",
+        "redis://…: queues on Redis Streams",
+        "unset: queues in the database",
+    ),
+    var(
+        "WHATSAPP_TOKEN",
+        "Graph API access token (system user)",
+        "unset: replies are printed, not sent",
+    ),
+    var(
+        "WHATSAPP_PHONE_ID",
+        "the business phone number id to send from",
+        "required with a token",
+    ),
+    var(
+        "VERIFY_TOKEN",
+        "the webhook verify token typed into Meta's dashboard",
+        "unset: every handshake is refused",
+    ),
+    var(
+        "META_APP_SECRET",
+        "app secret that signs webhooks (X-Hub-Signature-256)",
+        "required unless ALFRED_INSECURE_DEV=1",
+    ),
+    var(
+        "INSTANCE",
+        "this process's stable name (queue consumers, claims, logs)",
+        "alfred-1",
+    ),
     var("ALFRED_FLOWS", "flows directory", "flows"),
-    var("ALFRED_LISTEN", "webhook listen address (also /metrics unless ALFRED_METRICS_LISTEN is set)", "0.0.0.0:8080; 127.0.0.1:8080 with ALFRED_INSECURE_DEV=1"),
-    var("ALFRED_METRICS_LISTEN", "address serving /metrics, /healthz and /readyz for any role; `off`: none", "unset: none"),
+    var(
+        "ALFRED_LISTEN",
+        "webhook listen address (also /metrics unless ALFRED_METRICS_LISTEN is set)",
+        "0.0.0.0:8080; 127.0.0.1:8080 with ALFRED_INSECURE_DEV=1",
+    ),
+    var(
+        "ALFRED_METRICS_LISTEN",
+        "address serving /metrics, /healthz and /readyz for any role; `off`: none",
+        "unset: none",
+    ),
     var("WHATSAPP_API_BASE", "Graph API base URL", "https://graph.facebook.com"),
     var("WHATSAPP_API_VERSION", "Graph API version", "v25.0"),
-    var("ALFRED_INSECURE_DEV", "1: accept unsigned webhooks (development only; warned on every start)", "0"),
-    var("ALFRED_UNKNOWN_SENDERS", "`ignore` or `reply` to non-members (a fixed reply, no household data)", "ignore"),
-    var("ALFRED_UNKNOWN_SENDER_REPLY", "what a non-member is told with `reply` (at most 4096 characters)", "a fixed polite refusal"),
-    var("ALFRED_SEND_RATE", "messages per second this process may send (Meta: 80 per number; split it across sender processes)", "80"),
+    var(
+        "ALFRED_INSECURE_DEV",
+        "1: accept unsigned webhooks (development only; warned on every start)",
+        "0",
+    ),
+    var(
+        "ALFRED_UNKNOWN_SENDERS",
+        "`ignore` or `reply` to non-members (a fixed reply, no household data)",
+        "ignore",
+    ),
+    var(
+        "ALFRED_UNKNOWN_SENDER_REPLY",
+        "what a non-member is told with `reply` (at most 4096 characters)",
+        "a fixed polite refusal",
+    ),
+    var(
+        "ALFRED_SEND_RATE",
+        "messages per second this process may send (Meta: 80 per number; split it across sender processes)",
+        "80",
+    ),
     var("ALFRED_WORKER_TASKS", "worker tasks in this process, 1 to 64", "4"),
     var("ALFRED_SENDER_TASKS", "sender tasks in this process, 1 to 64", "1"),
-    var("ALFRED_PACING", "`on`, or `off` (no rate limits: load tests only, WhatsApp itself would refuse)", "on"),
+    var(
+        "ALFRED_PACING",
+        "`on`, or `off` (no rate limits: load tests only, WhatsApp itself would refuse)",
+        "on",
+    ),
     var("RUST_LOG", "log filter (read by the logger, also from .env)", "info"),
 ];
 
@@ -112,7 +168,10 @@ pub fn help_table() -> String {
     let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
     let mut out = String::from("Environment variables (also read from .env in the working directory):\n");
     for v in VARIABLES {
-        out.push_str(&format!("  {:width$}  {} [default: {}]\n", v.name, v.meaning, v.default));
+        out.push_str(&format!(
+            "  {:width$}  {} [default: {}]\n",
+            v.name, v.meaning, v.default
+        ));
     }
     out
 }
@@ -365,7 +424,10 @@ impl Config {
             let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
             return format!("{}://{host}", scheme_of(&self.database_url));
         }
-        let path = self.database_url.strip_prefix("sqlite://").unwrap_or(&self.database_url);
+        let path = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .unwrap_or(&self.database_url);
         match std::path::Path::new(path).canonicalize() {
             Ok(full) => full.display().to_string(),
             Err(_) => path.to_owned(),
@@ -554,7 +616,11 @@ mod tests {
 
     #[test]
     fn the_database_location_names_the_file_or_host_never_a_password() {
-        let c = cfg(&[("META_APP_SECRET", "s"), ("DATABASE_URL", "sqlite:///nowhere/alfred.db")]).unwrap();
+        let c = cfg(&[
+            ("META_APP_SECRET", "s"),
+            ("DATABASE_URL", "sqlite:///nowhere/alfred.db"),
+        ])
+        .unwrap();
         assert_eq!(c.database_location(), "/nowhere/alfred.db");
         let c = cfg(&[
             ("META_APP_SECRET", "s"),

@@ -86,7 +86,11 @@ impl Outage {
 
     /// Whether an outage is going on.
     pub fn is_down(&self) -> bool {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).since.is_some()
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .since
+            .is_some()
     }
 
     /// One task's retry schedule during this outage.

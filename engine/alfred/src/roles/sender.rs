@@ -444,7 +444,9 @@ impl<Q: Queue + Clone> Sender<Q> {
         match blocking(move || store.release_claims(&by)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "sender stopped: unfinished claims released"),
-            Err(e) => tracing::warn!(error = %e, "sender stopped: its claims could not be released; they expire with their lease"),
+            Err(e) => {
+                tracing::warn!(error = %e, "sender stopped: its claims could not be released; they expire with their lease")
+            }
         }
     }
 }
@@ -668,13 +670,23 @@ mod tests {
             .collect();
         let retries: Vec<&serde_json::Value> = ours
             .iter()
-            .filter(|v| v["fields"]["message"].as_str().is_some_and(|m| m.contains("will retry")))
+            .filter(|v| {
+                v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("will retry"))
+            })
             .collect();
         assert_eq!(retries.len(), 1, "the second identical failure is suppressed: {text}");
         assert_eq!(retries[0]["level"], "WARN");
         assert_eq!(retries[0]["fields"]["outbox.id"], first);
         assert_eq!(retries[0]["fields"]["code"], 2);
-        assert_eq!(f.sender.counters.retry_log.check("send-retry:2", std::time::Instant::now()), Verdict::Suppress);
+        assert_eq!(
+            f.sender
+                .counters
+                .retry_log
+                .check("send-retry:2", std::time::Instant::now()),
+            Verdict::Suppress
+        );
         for line in &ours {
             let line = line.to_string();
             assert!(!line.contains("3161234500"), "a phone number in the log: {line}");
