@@ -15,7 +15,11 @@
 //! - `metrics`: `/metrics` of a webhook process and of a worker + sender process.
 //! - `window`: the 24-hour window in worker + sender on both backends (template
 //!   fallback, async 131047, defer until the member writes).
-//! - `restart`: the real `alfred serve`, embedded: start, talk, stop, start, talk.
+//! - `restart`: the real `alfred serve`, embedded: start, talk, stop, start, talk; its
+//!   logs on a clean start, fatal errors, `.env`, and Redis going down and back.
+//! - `operations`: the real binary as an operator sees it: clean-start logs, fatal
+//!   errors, `.env`, every role's health listener, a Redis outage.
+//! - `stop`: a graceful stop during a send finishes it; the restart answers at once.
 //! - `scheduler`: the scheduler role in the running service: an overdue timer fires once.
 //! - `skills`: the family skills through the service, on both backends.
 //! - `chores`: a repeating, rotating chore through the service, on both backends.
@@ -62,6 +66,8 @@ mod hostile_yaml;
 mod lists;
 #[path = "integration/metrics.rs"]
 mod metrics;
+#[path = "integration/operations.rs"]
+mod operations;
 #[path = "integration/pipeline.rs"]
 mod pipeline;
 #[path = "integration/restart.rs"]
@@ -74,5 +80,7 @@ mod schema_drift;
 mod service;
 #[path = "integration/skills.rs"]
 mod skills;
+#[path = "integration/stop.rs"]
+mod stop;
 #[path = "integration/window.rs"]
 mod window;

@@ -258,6 +258,24 @@ fn the_product_binary_has_no_fake_graph_command() {
     assert!(err.contains("unrecognized subcommand 'fake-graph'"), "stderr:\n{err}");
 }
 
+/// Issue 11, defect 10: `--help` documents the environment variables, from the config
+/// module's one table.
+#[test]
+fn help_lists_every_environment_variable() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["worker", "--help"],
+        &["scheduler", "--help"],
+    ] {
+        let (code, out, err) = alfred(args, None);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        for v in alfred::config::VARIABLES {
+            assert!(out.contains(v.name), "{args:?}: {} missing from:\n{out}", v.name);
+        }
+    }
+}
+
 #[test]
 fn shell_on_a_missing_directory_names_the_cause_once() {
     let (code, out, err) = alfred(&["shell", "no-such-flows", "--as", "Anna"], Some("hi\n"));

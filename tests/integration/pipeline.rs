@@ -511,9 +511,13 @@ async fn several_workers_lose_no_item_and_keep_each_members_order(backend: Backe
         extra.push((
             stop,
             tokio::spawn(async move {
-                w.run(consumer, async move {
-                    let _ = stopped.await;
-                })
+                w.run(
+                    consumer,
+                    async move {
+                        let _ = stopped.await;
+                    },
+                    &Default::default(),
+                )
                 .await;
             }),
         ));

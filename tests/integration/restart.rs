@@ -8,7 +8,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use alfred::edges::store::{OutboxStatus, Store};
@@ -18,42 +18,138 @@ use crate::support::{TempDir, copy_dir, root};
 /// How long one step may take before the test fails (a failure, not a timing assertion).
 const STEP: Duration = Duration::from_secs(30);
 
-/// A running `alfred serve`, killed when dropped; its stdout lines arrive on `lines`.
-struct Serve {
+/// A running `alfred` service process, killed when dropped; its stdout lines arrive on
+/// `lines`, and every line of stdout and stderr is kept in `log`.
+pub(crate) struct Serve {
     child: Child,
     lines: mpsc::Receiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// How a test runs the binary: the command, the environment beyond the basics, and the
+/// port whose `/readyz` says it is up.
+pub(crate) struct Run<'a> {
+    pub(crate) command: &'a str,
+    pub(crate) env: Vec<(&'a str, String)>,
+    pub(crate) ready_port: Option<u16>,
+}
+
+impl<'a> Run<'a> {
+    /// `alfred serve` in development mode on `port`, as the README runs it.
+    pub(crate) fn serve(port: u16) -> Run<'a> {
+        Run {
+            command: "serve",
+            env: vec![
+                ("ALFRED_INSECURE_DEV", "1".into()),
+                ("ALFRED_LISTEN", format!("127.0.0.1:{port}")),
+                ("RUST_LOG", "warn".into()),
+            ],
+            ready_port: Some(port),
+        }
+    }
+
+    /// Sets (or replaces) one variable.
+    pub(crate) fn env(mut self, key: &'a str, value: impl Into<String>) -> Run<'a> {
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.into()));
+        self
+    }
+
+    /// Removes one variable.
+    pub(crate) fn without(mut self, key: &str) -> Run<'a> {
+        self.env.retain(|(k, _)| *k != key);
+        self
+    }
+
+    fn command(&self, dir: &Path) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_alfred"));
+        cmd.arg(self.command)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs to the end (a start that must fail): exit code, stdout and stderr lines.
+    pub(crate) fn to_exit(&self, dir: &Path) -> (i32, Vec<String>) {
+        let out = self.command(dir).stdin(Stdio::null()).output().expect("run alfred");
+        let lines = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .chain(String::from_utf8_lossy(&out.stderr).lines())
+            .map(str::to_owned)
+            .collect();
+        (out.status.code().unwrap_or(-1), lines)
+    }
+}
+
+fn keep_lines(
+    from: impl std::io::Read + Send + 'static,
+    log: Arc<Mutex<Vec<String>>>,
+    tx: Option<mpsc::Sender<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            log.lock().expect("log").push(line.clone());
+            if let Some(tx) = &tx {
+                let _ = tx.send(line);
+            }
+        }
+    })
 }
 
 impl Serve {
     fn start(dir: &Path, port: u16) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_alfred"))
-            .arg("serve")
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("ALFRED_INSECURE_DEV", "1")
-            .env("ALFRED_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
+        Serve::run(dir, Run::serve(port))
+    }
+
+    /// Starts `run` in `dir` and waits until its `/readyz` answers 200.
+    pub(crate) fn run(dir: &Path, run: Run<'_>) -> Serve {
+        let mut child = run
+            .command(dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
-            .expect("start alfred serve");
-        let out = child.stdout.take().expect("stdout");
+            .expect("start alfred");
+        let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let serve = Serve { child, lines };
-        let deadline = Instant::now() + STEP;
-        while http(port, "GET", "/readyz", "") != Some(200) {
-            assert!(Instant::now() < deadline, "alfred serve did not become ready");
-            std::thread::sleep(Duration::from_millis(50));
+        let readers = vec![
+            keep_lines(child.stdout.take().expect("stdout"), log.clone(), Some(tx)),
+            keep_lines(child.stderr.take().expect("stderr"), log.clone(), None),
+        ];
+        let serve = Serve {
+            child,
+            lines,
+            log,
+            readers,
+        };
+        if let Some(port) = run.ready_port {
+            serve.until(&format!("/readyz on {port} to answer 200"), || {
+                http(port, "GET", "/readyz", "") == Some(200)
+            });
         }
         serve
+    }
+
+    /// Polls `f` until it holds, for at most [`STEP`] (a failure, not a timing assertion).
+    pub(crate) fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + STEP;
+        while !f() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; log:\n{}",
+                self.log().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every line written so far (stdout, then stderr as it came).
+    pub(crate) fn log(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
     }
 
     /// The next console line that contains `needle` (earlier lines are skipped).
@@ -69,15 +165,20 @@ impl Serve {
         }
     }
 
-    /// SIGTERM, as Docker and systemd stop it, and wait for the exit.
-    fn stop(mut self) {
+    /// SIGTERM, as Docker and systemd stop it, and wait for the exit; returns the log.
+    pub(crate) fn stop(mut self) -> Vec<String> {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
         let exit = self.child.wait().expect("wait");
-        assert!(exit.success(), "alfred serve exited with {exit}");
+        assert!(exit.success(), "alfred exited with {exit}");
+        // The reader threads end with the pipes.
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.join();
+        }
+        self.log()
     }
 }
 
@@ -89,7 +190,7 @@ impl Drop for Serve {
 }
 
 /// One HTTP/1.1 request; the status code, or `None` if nothing listens yet.
-fn http(port: u16, method: &str, path: &str, body: &str) -> Option<u16> {
+pub(crate) fn http(port: u16, method: &str, path: &str, body: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     write!(
         s,
@@ -103,7 +204,7 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Option<u16> {
     resp.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn text_from(phone: &str, wamid: &str, text: &str) -> String {
+pub(crate) fn text_from(phone: &str, wamid: &str, text: &str) -> String {
     serde_json::json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
@@ -116,7 +217,7 @@ fn text_from(phone: &str, wamid: &str, text: &str) -> String {
     .to_string()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")

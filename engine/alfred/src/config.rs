@@ -2,23 +2,10 @@
 //! checked in one place. Every problem is reported at once, one clear line each, so
 //! a misconfigured deployment fails before it accepts a single webhook.
 //!
-//! | Variable | Meaning | Default |
-//! |---|---|---|
-//! | `DATABASE_URL` | `postgres://…` for scale-out; a path or `sqlite://PATH` | `sqlite://data/alfred.db` (embedded) |
-//! | `REDIS_URL` | `redis://…`: queues on Redis Streams | unset: queues in the database |
-//! | `WHATSAPP_TOKEN` | Graph API access token (system user) | unset: replies are printed, not sent |
-//! | `WHATSAPP_PHONE_ID` | the business phone number id to send from | required with a token |
-//! | `VERIFY_TOKEN` | the webhook verify token typed into Meta's dashboard | required to verify the webhook |
-//! | `META_APP_SECRET` | app secret for `X-Hub-Signature-256` | required unless `ALFRED_INSECURE_DEV=1` |
-//! | `INSTANCE` | this process's stable name (queue consumer name) | `alfred-1` |
-//! | `ALFRED_FLOWS` | flows directory | `flows` |
-//! | `ALFRED_LISTEN` | webhook listen address (also serves `/metrics`) | `0.0.0.0:8080` |
-//! | `ALFRED_METRICS_LISTEN` | a second address serving only `/metrics` and `/healthz`, for `alfred worker` and `alfred sender` (which have no webhook server); `off` or unset: none | unset |
-//! | `WHATSAPP_API_BASE` | Graph API base URL (tests point it at a fake) | `https://graph.facebook.com` |
-//! | `WHATSAPP_API_VERSION` | Graph API version | `v25.0` |
-//! | `ALFRED_INSECURE_DEV` | `1` accepts unsigned webhooks (development only; warns on every start) | unset |
-//! | `ALFRED_UNKNOWN_SENDERS` | `ignore` or `reply` (a fixed "not a member" reply, no household data) | `ignore` |
-//! | `ALFRED_SEND_RATE` | messages per second this process's sender may send (Meta: 80 per number; split it across sender processes) | `80` |
+//! The table of every variable is [`VARIABLES`]: `alfred --help` prints it, and a test
+//! checks that every variable [`Config::from_lookup`] reads is in it, so the two cannot
+//! drift apart. `RUST_LOG` (the log filter, default `info`) is read by the logger, which
+//! starts after `.env` is read, so `.env` may set it too.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,6 +68,136 @@ pub struct Config {
 pub const DEFAULT_UNKNOWN_SENDER_REPLY: &str =
     "Hello! This number is a private family assistant, so it cannot help you. Sorry.";
 
+/// One environment variable: its name, what it means, and its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// The variable's name.
+    pub name: &'static str,
+    /// What it means.
+    pub meaning: &'static str,
+    /// What applies when it is unset.
+    pub default: &'static str,
+}
+
+const fn var(name: &'static str, meaning: &'static str, default: &'static str) -> Variable {
+    Variable { name, meaning, default }
+}
+
+/// Every environment variable Alfred reads: the one table (`--help` prints it).
+pub const VARIABLES: &[Variable] = &[
+    var(
+        "DATABASE_URL",
+        "postgres://… for scale-out; a path or sqlite://PATH",
+        "sqlite://data/alfred.db (embedded)",
+    ),
+    var(
+        "REDIS_URL",
+        "redis://…: queues on Redis Streams",
+        "unset: queues in the database",
+    ),
+    var(
+        "WHATSAPP_TOKEN",
+        "Graph API access token (system user)",
+        "unset: replies are printed, not sent",
+    ),
+    var(
+        "WHATSAPP_PHONE_ID",
+        "the business phone number id to send from",
+        "required with a token",
+    ),
+    var(
+        "VERIFY_TOKEN",
+        "the webhook verify token typed into Meta's dashboard",
+        "unset: every handshake is refused",
+    ),
+    var(
+        "META_APP_SECRET",
+        "app secret that signs webhooks (X-Hub-Signature-256)",
+        "required unless ALFRED_INSECURE_DEV=1",
+    ),
+    var(
+        "INSTANCE",
+        "this process's stable name (queue consumers, claims, logs)",
+        "alfred-1",
+    ),
+    var("ALFRED_FLOWS", "flows directory", "flows"),
+    var(
+        "ALFRED_LISTEN",
+        "webhook listen address (also /metrics unless ALFRED_METRICS_LISTEN is set)",
+        "0.0.0.0:8080; 127.0.0.1:8080 with ALFRED_INSECURE_DEV=1",
+    ),
+    var(
+        "ALFRED_METRICS_LISTEN",
+        "address serving /metrics, /healthz and /readyz for any role; `off`: none",
+        "unset: none",
+    ),
+    var("WHATSAPP_API_BASE", "Graph API base URL", "https://graph.facebook.com"),
+    var("WHATSAPP_API_VERSION", "Graph API version", "v25.0"),
+    var(
+        "ALFRED_INSECURE_DEV",
+        "1: accept unsigned webhooks (development only; warned on every start)",
+        "0",
+    ),
+    var(
+        "ALFRED_UNKNOWN_SENDERS",
+        "`ignore` or `reply` to non-members (a fixed reply, no household data)",
+        "ignore",
+    ),
+    var(
+        "ALFRED_UNKNOWN_SENDER_REPLY",
+        "what a non-member is told with `reply` (at most 4096 characters)",
+        "a fixed polite refusal",
+    ),
+    var(
+        "ALFRED_SEND_RATE",
+        "messages per second this process may send (Meta: 80 per number; split it across sender processes)",
+        "80",
+    ),
+    var("ALFRED_WORKER_TASKS", "worker tasks in this process, 1 to 64", "4"),
+    var("ALFRED_SENDER_TASKS", "sender tasks in this process, 1 to 64", "1"),
+    var(
+        "ALFRED_PACING",
+        "`on`, or `off` (no rate limits: load tests only, WhatsApp itself would refuse)",
+        "on",
+    ),
+    var("RUST_LOG", "log filter (read by the logger, also from .env)", "info"),
+];
+
+/// [`VARIABLES`] as the text `--help` ends with.
+pub fn help_table() -> String {
+    let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut out = String::from("Environment variables (also read from .env in the working directory):\n");
+    for v in VARIABLES {
+        out.push_str(&format!(
+            "  {:width$}  {} [default: {}]\n",
+            v.name, v.meaning, v.default
+        ));
+    }
+    out
+}
+
+/// Reads `.env` into the process environment (variables already set win). Called before
+/// logging starts, so `RUST_LOG` in `.env` is honoured. A missing `.env` is normal; a
+/// malformed one is a configuration error.
+pub fn load_dotenv() -> Result<(), ConfigError> {
+    match dotenvy::dotenv() {
+        Err(e) if !e.not_found() => Err(ConfigError(vec![format!(".env: {e}")])),
+        _ => Ok(()),
+    }
+}
+
+/// This process's `INSTANCE` for its log lines, before (or without) a checked
+/// configuration: a bad value is reported by [`Config::from_process_env`].
+pub fn instance_for_logs() -> String {
+    std::env::var("INSTANCE")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_INSTANCE.to_owned())
+}
+
+/// The instance name unless `INSTANCE` says otherwise.
+pub const DEFAULT_INSTANCE: &str = "alfred-1";
+
 /// The embedded database (one SQLite file) unless `DATABASE_URL` says otherwise.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/alfred.db";
 /// Worker tasks per process unless `ALFRED_WORKER_TASKS` says otherwise.
@@ -92,20 +209,21 @@ pub const DEFAULT_SEND_RATE: u32 = 80;
 /// Sender tasks per process unless `ALFRED_SENDER_TASKS` says otherwise.
 pub const DEFAULT_SENDER_TASKS: u32 = 1;
 
-/// Everything wrong with the environment, one line per problem.
+/// The webhook's listen address unless `ALFRED_LISTEN` says otherwise.
+pub const DEFAULT_LISTEN: ([u8; 4], u16) = ([0, 0, 0, 0], 8080);
+/// The default under `ALFRED_INSECURE_DEV=1`: loopback only, since anyone who can reach
+/// the port could post as any family member.
+pub const DEFAULT_DEV_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 8080);
+
+/// Everything wrong with the environment, one problem per item.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+#[error("invalid configuration: {}", .0.join("; "))]
 pub struct ConfigError(pub Vec<String>);
 
 impl Config {
     /// Reads the process environment (after loading `.env` if present).
     pub fn from_process_env() -> Result<Config, ConfigError> {
-        // A missing .env is normal; a malformed one is a configuration error.
-        if let Err(e) = dotenvy::dotenv()
-            && !e.not_found()
-        {
-            return Err(ConfigError(vec![format!(".env: {e}")]));
-        }
+        load_dotenv()?;
         Config::from_lookup(|k| std::env::var(k).ok())
     }
 
@@ -154,14 +272,19 @@ impl Config {
                     .to_owned(),
             );
         }
-        let listen = match get("ALFRED_LISTEN")
-            .unwrap_or_else(|| "0.0.0.0:8080".to_owned())
-            .parse::<SocketAddr>()
-        {
-            Ok(a) => a,
-            Err(_) => {
+        // Unsigned webhooks are accepted in insecure development mode: then only this
+        // machine may post by default, never the whole network.
+        let default_listen = if insecure_dev {
+            DEFAULT_DEV_LISTEN
+        } else {
+            DEFAULT_LISTEN
+        };
+        let listen = match get("ALFRED_LISTEN").map(|v| v.parse::<SocketAddr>()) {
+            None => SocketAddr::from(default_listen),
+            Some(Ok(a)) => a,
+            Some(Err(_)) => {
                 errors.push("ALFRED_LISTEN: must be host:port, e.g. 0.0.0.0:8080".to_owned());
-                SocketAddr::from(([0, 0, 0, 0], 8080))
+                SocketAddr::from(default_listen)
             }
         };
         let metrics_listen = match get("ALFRED_METRICS_LISTEN").as_deref() {
@@ -241,7 +364,7 @@ impl Config {
                 false
             }
         };
-        let instance = get("INSTANCE").unwrap_or_else(|| "alfred-1".to_owned());
+        let instance = get("INSTANCE").unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
         if !instance
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
@@ -272,6 +395,43 @@ impl Config {
             sender_tasks,
             pacing_off,
         })
+    }
+
+    /// What the operator must hear on every start: settings that are allowed but unsafe.
+    /// One line each, naming the variable.
+    pub fn start_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.insecure_dev && self.meta_app_secret.is_none() {
+            warnings.push(
+                "ALFRED_INSECURE_DEV=1 without META_APP_SECRET: webhook signatures are NOT checked; never use this in production"
+                    .to_owned(),
+            );
+        }
+        if self.insecure_dev && !self.listen.ip().is_loopback() {
+            warnings.push(format!(
+                "ALFRED_LISTEN={} with ALFRED_INSECURE_DEV=1: development mode is reachable beyond this machine",
+                self.listen
+            ));
+        }
+        warnings
+    }
+
+    /// Where the database is, for an error message an operator can act on: the file for
+    /// SQLite, host and database for Postgres (never a password).
+    pub fn database_location(&self) -> String {
+        if !self.is_embedded() {
+            let rest = self.database_url.split_once("://").map_or("", |(_, r)| r);
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            return format!("{}://{host}", scheme_of(&self.database_url));
+        }
+        let path = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .unwrap_or(&self.database_url);
+        match std::path::Path::new(path).canonicalize() {
+            Ok(full) => full.display().to_string(),
+            Err(_) => path.to_owned(),
+        }
     }
 
     /// Whether this is the embedded default (SQLite, no servers).
@@ -402,6 +562,72 @@ mod tests {
             assert!(text.contains(var), "{var} missing from:\n{text}");
         }
         assert!(!text.contains("hunter2"), "a password leaked into:\n{text}");
+    }
+
+    #[test]
+    fn insecure_dev_listens_on_loopback_unless_told_otherwise() {
+        let dev = cfg(&[("ALFRED_INSECURE_DEV", "1")]).unwrap();
+        assert_eq!(dev.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(dev.start_warnings().len(), 1, "{:?}", dev.start_warnings());
+        assert!(dev.start_warnings()[0].contains("NOT checked"));
+        // Production keeps listening on every interface (Meta must reach it).
+        let prod = cfg(&[("META_APP_SECRET", "s")]).unwrap();
+        assert_eq!(prod.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
+        assert!(prod.start_warnings().is_empty());
+        // An explicit address elsewhere is allowed, and warned about on every start.
+        let open = cfg(&[("ALFRED_INSECURE_DEV", "1"), ("ALFRED_LISTEN", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(open.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
+        let w = open.start_warnings();
+        assert!(w.iter().any(|l| l.starts_with("ALFRED_LISTEN=0.0.0.0:9000")), "{w:?}");
+        let local = cfg(&[("ALFRED_INSECURE_DEV", "1"), ("ALFRED_LISTEN", "127.0.0.1:9000")]).unwrap();
+        assert!(!local.start_warnings().iter().any(|l| l.contains("ALFRED_LISTEN")));
+    }
+
+    #[test]
+    fn a_set_secret_means_signatures_are_checked_even_in_dev_mode() {
+        let c = cfg(&[("ALFRED_INSECURE_DEV", "1"), ("META_APP_SECRET", "s")]).unwrap();
+        assert!(c.start_warnings().is_empty(), "{:?}", c.start_warnings());
+    }
+
+    #[test]
+    fn the_table_lists_every_variable_the_configuration_reads() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        // A valid environment, so every variable is read (some only once the checks pass).
+        let c = Config::from_lookup(|k| {
+            asked.borrow_mut().insert(k.to_owned());
+            (k == "ALFRED_INSECURE_DEV").then(|| "1".to_owned())
+        });
+        assert!(c.is_ok(), "{c:?}");
+        let table: std::collections::BTreeSet<String> = VARIABLES.iter().map(|v| v.name.to_owned()).collect();
+        let asked = asked.into_inner();
+        let missing: Vec<_> = asked.difference(&table).collect();
+        assert!(missing.is_empty(), "read but not in VARIABLES: {missing:?}");
+        let unread: Vec<_> = table.difference(&asked).collect();
+        assert_eq!(unread, ["RUST_LOG"], "in VARIABLES but never read");
+        for name in [
+            "ALFRED_WORKER_TASKS",
+            "ALFRED_SENDER_TASKS",
+            "ALFRED_PACING",
+            "ALFRED_UNKNOWN_SENDER_REPLY",
+        ] {
+            assert!(help_table().contains(name), "{name} missing from --help");
+        }
+    }
+
+    #[test]
+    fn the_database_location_names_the_file_or_host_never_a_password() {
+        let c = cfg(&[
+            ("META_APP_SECRET", "s"),
+            ("DATABASE_URL", "sqlite:///nowhere/alfred.db"),
+        ])
+        .unwrap();
+        assert_eq!(c.database_location(), "/nowhere/alfred.db");
+        let c = cfg(&[
+            ("META_APP_SECRET", "s"),
+            ("DATABASE_URL", "postgres://alfred:hunter2@db:5432/alfred"),
+        ])
+        .unwrap();
+        assert_eq!(c.database_location(), "postgres://db:5432/alfred");
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! The `alfred` binary: argument parsing only; the commands live in the library.
+//! The `alfred` binary: argument parsing and the signal handler only; the commands
+//! live in the library (`alfred::cli`).
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Alfred-Home: a declarative workflow engine for a family WhatsApp assistant.
 #[derive(Parser, Debug)]
@@ -79,35 +80,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Starts the chosen roles and runs them until Ctrl-C or SIGTERM.
-fn serve(roles: alfred::cli::serve::Roles) -> anyhow::Result<i32> {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let config = alfred::config::Config::from_process_env()?;
-    if config.insecure_dev {
-        tracing::warn!("ALFRED_INSECURE_DEV=1: webhook signatures are NOT checked; never use this in production");
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
-        let listen = config.listen;
-        let service = alfred::cli::serve::Service::build(config).await?;
-        let listener = if roles.webhook {
-            Some(tokio::net::TcpListener::bind(listen).await?)
-        } else {
-            None
-        };
-        tracing::info!(%listen, embedded = service.config.is_embedded(), "Alfred is running");
-        service.run(listener, roles, shutdown_signal()).await?;
-        anyhow::Ok(0)
-    })
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -129,8 +101,23 @@ async fn shutdown_signal() {
     }
 }
 
+/// The command line, with the environment variables table after `--help` of the
+/// service commands (and of `alfred` itself).
+fn parse() -> Cli {
+    let table = alfred::config::help_table();
+    let mut cmd = Cli::command().after_help(table.clone());
+    for role in ["serve", "webhook", "worker", "sender", "scheduler"] {
+        let table = table.clone();
+        cmd = cmd.mut_subcommand(role, move |c| c.after_help(table));
+    }
+    match Cli::from_arg_matches(&cmd.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
+}
+
 fn run() -> anyhow::Result<i32> {
-    let cli = Cli::parse();
+    let cli = parse();
     // The service roles log to stdout from many threads: never hold the stdout lock
     // across them (that deadlocks every task that logs).
     let roles = match cli.command {
@@ -162,7 +149,14 @@ fn run() -> anyhow::Result<i32> {
         _ => None,
     };
     if let Some(roles) = roles {
-        return serve(roles);
+        let role = match cli.command {
+            Command::Serve => "serve",
+            Command::Webhook => "webhook",
+            Command::Worker => "worker",
+            Command::Sender => "sender",
+            _ => "scheduler",
+        };
+        return Ok(alfred::cli::start::main(role, roles, shutdown_signal()));
     }
     let mut stdout = std::io::stdout().lock();
     match cli.command {

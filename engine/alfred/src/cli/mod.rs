@@ -8,11 +8,15 @@
 //! - [`test`]: `alfred test`.
 //! - [`shell`]: `alfred shell`.
 //! - [`serve`]: running the roles (`alfred serve` runs them all).
+//! - [`start`]: starting a service process: `.env`, logs, configuration, fatal errors.
+//! - [`logging`]: the service's JSON logs, with role, instance and version on each line.
 //! - [`migrate`]: `alfred migrate`.
 
 pub mod check;
 pub mod flowdir;
+pub mod logging;
 pub mod migrate;
 pub mod serve;
 pub mod shell;
+pub mod start;
 pub mod test;

@@ -16,28 +16,36 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::flowdir::{FlowDir, LoadError};
 use crate::config::Config;
 use crate::edges::graph::{ConsoleSender, GraphClient, Outbound};
+use crate::edges::health::Health;
 use crate::edges::metrics::{DeadLetterStream, Metrics};
 use crate::edges::queue::redis::{RedisQueue, RedisQueueConfig};
 use crate::edges::queue::sql::{SqlQueue, SqlQueueConfig};
 use crate::edges::queue::{AnyQueue, Consumer, ConsumerConfig, SENDER_GROUP, StreamNames, WORKER_GROUP};
 use crate::edges::store::Store;
+use crate::roles::outage::Outage;
 use crate::roles::pacing::Pacing;
 use crate::roles::scheduler::{Scheduler, SchedulerConfig, owner_name};
-use crate::roles::sender::{AUTH_PAUSE, Sender};
+use crate::roles::sender::Sender;
 use crate::roles::webhook::{self, WebhookState};
 use crate::roles::worker::Worker;
 
-/// Why the service could not start.
+/// Why the service could not start. Each message names what to fix (the setting, the
+/// path or the address) and carries its cause once: it is logged as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The database could not be opened or migrated.
-    #[error("database: {0}")]
-    Store(#[from] crate::edges::store::StoreError),
+    #[error("database {location} (DATABASE_URL): {source}")]
+    Store {
+        /// The file, or the Postgres host and database (never a password).
+        location: String,
+        /// Why.
+        source: crate::edges::store::StoreError,
+    },
     /// The queue could not be set up.
-    #[error("queue: {0}")]
+    #[error("queue (REDIS_URL): {0}")]
     Queue(#[from] crate::edges::queue::QueueError),
     /// The flows have errors (the rendered diagnostics follow).
-    #[error("the flows in {dir} have errors; the service does not start with them:\n{report}")]
+    #[error("the flows in {dir} (ALFRED_FLOWS) have errors; the service does not start with them:\n{report}")]
     Flows {
         /// Flows directory.
         dir: String,
@@ -45,14 +53,31 @@ pub enum ServeError {
         report: String,
     },
     /// The flows directory could not be read.
-    #[error("flows: {0}")]
+    #[error("flows (ALFRED_FLOWS): {0}")]
     FlowDir(#[from] crate::cli::flowdir::FlowDirError),
     /// The HTTP client could not be built.
     #[error("graph client: {0}")]
     Http(#[from] reqwest::Error),
-    /// Listening or serving failed.
+    /// An address could not be bound.
+    #[error("cannot listen on {addr} ({setting}): {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The variable that sets it.
+        setting: &'static str,
+        /// Why (in use, not permitted, not an address of this machine).
+        source: std::io::Error,
+    },
+    /// Serving failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Binds `addr`, set by `setting`; the error names both.
+pub async fn bind(addr: std::net::SocketAddr, setting: &'static str) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen { addr, setting, source })
 }
 
 /// Which roles a process runs.
@@ -125,13 +150,17 @@ impl Service {
     /// Graph client.
     pub async fn build(config: Config) -> Result<Service, ServeError> {
         let url = config.database_url.clone();
-        let store = tokio::task::spawn_blocking(move || -> Result<Store, ServeError> {
+        let store = tokio::task::spawn_blocking(move || -> Result<Store, crate::edges::store::StoreError> {
             let store = Store::open(&url)?;
             store.migrate()?;
             Ok(store)
         })
         .await
-        .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))??;
+        .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?
+        .map_err(|source| ServeError::Store {
+            location: config.database_location(),
+            source,
+        })?;
         let queue = match &config.redis_url {
             Some(url) => AnyQueue::from(RedisQueue::new(RedisQueueConfig::new(url.clone()))?),
             None => AnyQueue::from(SqlQueue::new(store.clone(), SqlQueueConfig::default())),
@@ -166,7 +195,7 @@ impl Service {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let metrics_listener = match self.config.metrics_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await?),
+            Some(addr) => Some(bind(addr, "ALFRED_METRICS_LISTEN").await?),
             None => None,
         };
         self.run_with_listeners(listener, metrics_listener, roles, shutdown)
@@ -182,15 +211,22 @@ impl Service {
         roles: Roles,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        let public_metrics = metrics_listener.is_none();
         let stop = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
+        // Each role loop reports dependency failures here: one WARN when an outage
+        // starts, one line when it ends, whatever the number of tasks.
+        let outage = Outage::default();
+        let health = Health {
+            store: Some(self.store.clone()),
+            queue: self.queue.clone(),
+        };
         if let Some(listener) = metrics_listener {
             let metrics = self.metrics.clone();
-            let token = stop.clone();
+            let (token, health) = (stop.clone(), health.clone());
             tasks.spawn(async move {
-                if let Err(e) =
-                    crate::edges::metrics::serve(listener, metrics, async move { token.cancelled().await }).await
-                {
+                let stopped = async move { token.cancelled().await };
+                if let Err(e) = crate::edges::metrics::serve(listener, metrics, health, stopped).await {
                     tracing::error!(error = %e, "metrics listener stopped");
                 }
             });
@@ -205,6 +241,8 @@ impl Service {
                 verify_token: self.config.verify_token.clone(),
                 store: Some(self.store.clone()),
                 metrics: Some(self.metrics.clone()),
+                public_metrics,
+                refusal_log: Default::default(),
             });
             let token = stop.clone();
             tasks.spawn(async move {
@@ -242,8 +280,12 @@ impl Service {
                 cfg.block = Duration::from_secs(1);
                 let consumer = Consumer::new(self.queue.clone(), cfg)
                     .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Ingest));
-                let token = stop.clone();
-                tasks.spawn(async move { worker.run(consumer, async move { token.cancelled().await }).await });
+                let (token, outage) = (stop.clone(), outage.clone());
+                tasks.spawn(async move {
+                    worker
+                        .run(consumer, async move { token.cancelled().await }, &outage)
+                        .await;
+                });
             }
         }
         if roles.scheduler {
@@ -256,8 +298,8 @@ impl Service {
                 clock: clock.clone(),
                 config: SchedulerConfig::default(),
             };
-            let token = stop.clone();
-            tasks.spawn(async move { scheduler.run(async move { token.cancelled().await }).await });
+            let (token, outage) = (stop.clone(), outage.clone());
+            tasks.spawn(async move { scheduler.run(async move { token.cancelled().await }, &outage).await });
         }
         if roles.sender {
             let sender = Sender {
@@ -274,23 +316,25 @@ impl Service {
             // The sweep runs beside the send loop, never raced against it: dropping a
             // `run_once` that had already leased entries (a `select!` on a sweep tick
             // would) leaves them stuck until their lease runs out.
-            let (sweeper, token) = (sender.clone(), stop.clone());
+            let (sweeper, token, sweep_outage) = (sender.clone(), stop.clone(), outage.clone());
             tasks.spawn(async move {
                 let mut sweep = tokio::time::interval(Duration::from_secs(5));
+                let mut retry = sweep_outage.retry();
                 loop {
                     tokio::select! {
                         () = token.cancelled() => return,
-                        _ = sweep.tick() => {
-                            if let Err(e) = sweeper.sweep(Duration::from_secs(30)).await {
-                                tracing::warn!(error = %e, "outbox sweep failed");
-                            }
-                        }
+                        _ = sweep.tick() => match sweeper.sweep(Duration::from_secs(30)).await {
+                            Ok(_) => retry.recovered(),
+                            // The next tick tries again; the outage is logged once.
+                            Err(e) => drop(retry.failed(&e)),
+                        },
                     }
                 }
             });
             // Several sender tasks share one sender (one pacing, one global limit).
             // The claim makes that safe: a row is sent by one task, and only a member's
             // oldest open row can be claimed, so each member's messages stay in order.
+            let mut senders = tokio::task::JoinSet::new();
             for i in 0..self.config.sender_tasks {
                 let name = match i {
                     0 => self.config.instance.clone(),
@@ -298,28 +342,18 @@ impl Service {
                 };
                 let mut cfg = ConsumerConfig::new(self.streams.outbox.clone(), SENDER_GROUP, name);
                 cfg.block = Duration::from_secs(1);
-                let mut consumer = Consumer::new(self.queue.clone(), cfg)
+                let consumer = Consumer::new(self.queue.clone(), cfg)
                     .count_dead_letters(self.metrics.dead_letters(DeadLetterStream::Outbox));
-                let (sender, token) = (sender.clone(), stop.clone());
-                tasks.spawn(async move {
-                    loop {
-                        tokio::select! {
-                            () = token.cancelled() => return,
-                            r = sender.run_once(&mut consumer) => match r {
-                                Ok(true) => tokio::select! {
-                                    () = token.cancelled() => return,
-                                    () = tokio::time::sleep(AUTH_PAUSE) => {}
-                                },
-                                Ok(false) => {}
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "sender loop error");
-                                    tokio::time::sleep(Duration::from_secs(1)).await;
-                                }
-                            },
-                        }
-                    }
-                });
+                let (sender, token, outage) = (sender.clone(), stop.clone(), outage.clone());
+                senders.spawn(async move { sender.run(consumer, token, &outage).await });
             }
+            // Once every send loop has ended (each finished or gave up the delivery in
+            // hand), no claim of this process is in use: release them all, so a restart
+            // sends at once instead of waiting out the lease.
+            tasks.spawn(async move {
+                while senders.join_next().await.is_some() {}
+                sender.release_claims().await;
+            });
         }
         shutdown.await;
         stop.cancel();

@@ -24,8 +24,9 @@
 //! Queue depth is not exported: the [`Queue`](crate::edges::queue::Queue) trait has no length
 //! operation yet.
 //!
-//! Roles that run without the webhook (`alfred worker`, `alfred sender`) serve `/metrics`
-//! and `/healthz` with [`serve`] on `ALFRED_METRICS_LISTEN` when it is set.
+//! Every role's process serves `/metrics`, `/healthz` and `/readyz` with [`serve`] on
+//! `ALFRED_METRICS_LISTEN` when it is set; a webhook process then serves `/metrics` only
+//! there, not on its public port.
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -38,6 +39,8 @@ use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus_client::collector::Collector;
+
+use crate::edges::health::Health;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _, prometheus_text};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -345,16 +348,18 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long [`serve`] waits for open connections after shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// Serves `GET /metrics` and `GET /healthz` on `listener` until `shutdown` completes:
-/// the endpoint for roles that run without the webhook server.
+/// Serves `GET /metrics`, `GET /healthz` and `GET /readyz` on `listener` until
+/// `shutdown` completes: `ALFRED_METRICS_LISTEN`, in every role's process (and the only
+/// place a webhook process serves `/metrics` when it is set).
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    health: Health,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MetricsError> {
     let handler = move |req: Request<hyper::body::Incoming>| {
-        let metrics = Arc::clone(&metrics);
-        async move { route(&req, &metrics) }
+        let (metrics, health) = (Arc::clone(&metrics), health.clone());
+        async move { route(&req, &metrics, &health).await }
     };
     let deadlines = crate::edges::http_server::Deadlines {
         header_read: HEADER_READ_TIMEOUT,
@@ -365,12 +370,16 @@ pub async fn serve(
 }
 
 /// The metrics listener's routes.
-fn route<B>(req: &Request<B>, metrics: &Metrics) -> Response<Full<Bytes>> {
+async fn route<B>(req: &Request<B>, metrics: &Metrics, health: &Health) -> Response<Full<Bytes>> {
     const TEXT: &str = "text/plain; charset=utf-8";
     match (req.uri().path(), req.method()) {
         ("/metrics", &Method::GET) => metrics.http_response(),
         ("/healthz", &Method::GET) => response(StatusCode::OK, TEXT, "ok"),
-        ("/metrics" | "/healthz", _) => {
+        ("/readyz", &Method::GET) => {
+            let (status, body) = health.readyz().await;
+            response(status, TEXT, body)
+        }
+        ("/metrics" | "/healthz" | "/readyz", _) => {
             let mut r = response(StatusCode::METHOD_NOT_ALLOWED, TEXT, "method not allowed");
             r.headers_mut()
                 .insert(hyper::header::ALLOW, HeaderValue::from_static("GET"));
@@ -548,7 +557,14 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, m.clone(), async move {
+        let store = crate::edges::store::Store::open(":memory:").unwrap();
+        store.migrate().unwrap();
+        let queue = crate::edges::queue::sql::SqlQueue::new(store.clone(), Default::default());
+        let health = Health {
+            store: Some(store),
+            queue: queue.into(),
+        };
+        let server = tokio::spawn(serve(listener, m.clone(), health, async move {
             let _ = stopped.await;
         }));
         let (status, head, body) = get(addr, "GET", "/metrics").await;
@@ -559,6 +575,7 @@ mod tests {
             Some(7.0)
         );
         assert_eq!(get(addr, "GET", "/healthz").await.0, 200);
+        assert_eq!(get(addr, "GET", "/readyz").await.0, 200);
         assert_eq!(get(addr, "POST", "/metrics").await.0, 405);
         assert_eq!(get(addr, "GET", "/webhook").await.0, 404);
         let _ = stop.send(());

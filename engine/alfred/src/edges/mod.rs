@@ -5,10 +5,12 @@
 //! - [`queue`]: durable queues with consumer groups (Redis Streams, or an SQL table embedded).
 //! - [`whatsapp`]: the WhatsApp Cloud API contract (signatures, payloads, errors).
 //! - [`graph`]: the WhatsApp Graph API client (send, mark read, backoff; console fallback).
+//! - [`health`]: readiness (`/readyz`): does the database and the queue answer.
 //! - [`http_server`]: the HTTP/1 accept loop the webhook and metrics listeners share.
 //! - [`metrics`]: `GET /metrics` (Prometheus text format) and the metrics-only listener.
 
 pub mod graph;
+pub mod health;
 pub mod http_server;
 pub mod metrics;
 pub mod queue;

@@ -8,11 +8,15 @@
 //! - [`sender`]: outbox → Graph API (retries, dead letters), paced by [`pacing`].
 //! - [`scheduler`]: schedule slots and durable timers → engine → outbox.
 //! - [`run`]: the one path every event takes through the engine and into a commit.
+//! - [`log_limit`]: repeated failures logged once per key and interval, with a count.
+//! - [`outage`]: how the role loops retry and log while the database or queue is down.
 //!
 //! This file holds what the worker and sender share: their error type and running
 //! diesel (which is synchronous) off the async threads.
 
+pub mod log_limit;
 pub mod order;
+pub mod outage;
 pub mod pacing;
 pub mod run;
 pub mod scheduler;

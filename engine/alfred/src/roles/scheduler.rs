@@ -128,27 +128,37 @@ impl<Q: Queue> Scheduler<Q> {
 
     /// Runs ticks every `config.tick` until `shutdown` completes. A tick in progress
     /// when shutdown comes is finished first.
-    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>, outage: &crate::roles::outage::Outage) {
         tokio::pin!(shutdown);
         let mut interval = tokio::time::interval(self.config.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retry = outage.retry();
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = interval.tick() => match self.tick().await {
-                    Ok(t) if t.slots_claimed + t.slots_skipped + t.schedule_events + t.timers_fired > 0 => {
-                        tracing::info!(
-                            slots_claimed = t.slots_claimed,
-                            slots_skipped = t.slots_skipped,
-                            schedule_events = t.schedule_events,
-                            timers_fired = t.timers_fired,
-                            "scheduler tick"
-                        );
+                    Ok(t) => {
+                        retry.recovered();
+                        if t.slots_claimed + t.slots_skipped + t.schedule_events + t.timers_fired > 0 {
+                            tracing::info!(
+                                slots_claimed = t.slots_claimed,
+                                slots_skipped = t.slots_skipped,
+                                schedule_events = t.schedule_events,
+                                timers_fired = t.timers_fired,
+                                "scheduler tick"
+                            );
+                        }
                     }
-                    Ok(_) => {}
-                    // The database or queue is down: the next tick tries again, and
-                    // nothing was half-done (each event is its own transaction).
-                    Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
+                    // The database or queue is down: try again after a back-off (at
+                    // least the next tick); nothing was half-done (each event is its own
+                    // transaction).
+                    Err(e) => {
+                        let wait = retry.failed(&e);
+                        tokio::select! {
+                            () = &mut shutdown => return,
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                    }
                 },
             }
         }

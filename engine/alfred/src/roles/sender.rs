@@ -32,6 +32,7 @@ use alfred_core::flow::FlowSet;
 use alfred_core::roster;
 use alfred_core::window::WindowDecision;
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 
 use crate::edges::graph::{Outbound, backoff};
 use crate::edges::queue::{Consumer, Queue};
@@ -39,12 +40,17 @@ use crate::edges::store::{Claim, Claimed, NOT_A_MEMBER, OutboxRow, Store, addres
 use crate::edges::whatsapp::errors::SendFailure;
 use crate::edges::whatsapp::outbound::Recipient;
 use crate::roles::blocking;
+use crate::roles::log_limit::{LogLimit, Verdict};
+use crate::roles::outage::Outage;
 use crate::roles::pacing::Pacing;
 
 /// Attempts before a retryable failure becomes permanent.
 pub const MAX_ATTEMPTS: i32 = 8;
 /// How long sending pauses after an authentication error (190).
 pub const AUTH_PAUSE: Duration = Duration::from_secs(300);
+/// How long a stopping sender lets the delivery in hand finish: a Graph call and its
+/// `mark_sent`, well inside Docker's default 10 s between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The role's error type (shared with the other roles).
 pub use crate::roles::RoleError as SenderError;
@@ -92,6 +98,8 @@ pub struct SenderCounters {
     pub window_dropped: AtomicU64,
     /// Authentication failures.
     pub auth_failed: AtomicU64,
+    /// Retry warnings, one per error code and minute ([`LogLimit`]).
+    pub retry_log: LogLimit,
 }
 
 /// The sender's dependencies.
@@ -170,6 +178,7 @@ impl<Q: Queue + Clone> Sender<Q> {
                 }
                 let wait = self.rate_limit_backoff(&row, code, min_backoff, now).await?;
                 let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
+                self.warn_retry(id, code, row.attempts + 1, at);
                 let store = self.store.clone();
                 blocking(move || store.mark_retry(id, Some(code), &reason, at)).await?;
                 self.counters.retried.fetch_add(1, Ordering::Relaxed);
@@ -271,6 +280,7 @@ impl<Q: Queue + Clone> Sender<Q> {
                         // The next attempt decides again (the member may have written by then).
                         let wait = backoff(u32::try_from(attempts).unwrap_or(0), min_backoff, id.unsigned_abs());
                         let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
+                        self.warn_retry(id, code, attempts + 1, at);
                         blocking(move || store.mark_retry(id, Some(code), &reason, at)).await?;
                         self.counters.retried.fetch_add(1, Ordering::Relaxed);
                         Ok(Some(SendResult::Retry(at)))
@@ -292,6 +302,23 @@ impl<Q: Queue + Clone> Sender<Q> {
                     )),
                 }
             }
+        }
+    }
+
+    /// A retryable send failure at WARN: the code, the outbox id and the attempt, never
+    /// the recipient or the text (Meta's reason is on the row, `outbox.last_error`). One
+    /// line per code per minute; the next says how many were suppressed.
+    fn warn_retry(&self, id: i64, code: i64, attempt: i32, at: DateTime<Utc>) {
+        let key = format!("send-retry:{code}");
+        if let Verdict::Log { suppressed } = self.counters.retry_log.check(&key, std::time::Instant::now()) {
+            tracing::warn!(
+                outbox.id = id,
+                code,
+                attempt,
+                retry_at = %at,
+                suppressed,
+                "WhatsApp send failed, will retry (code 0: no answer or a connection error; the reason is in outbox.last_error)"
+            );
         }
     }
 
@@ -329,7 +356,20 @@ impl<Q: Queue + Clone> Sender<Q> {
     /// order). Entries are acked once their row is recorded as sent, retried or dead.
     /// Returns whether an authentication error asks the caller to pause.
     pub async fn run_once(&self, consumer: &mut Consumer<Q>) -> Result<bool, SenderError> {
+        self.run_batch(consumer, None).await
+    }
+
+    /// [`run_once`](Self::run_once) that starts no further delivery once `stop` is
+    /// cancelled (the entries left unacked are re-read by this consumer after a restart).
+    async fn run_batch(
+        &self,
+        consumer: &mut Consumer<Q>,
+        stop: Option<&CancellationToken>,
+    ) -> Result<bool, SenderError> {
         for d in consumer.next_batch().await? {
+            if stop.is_some_and(CancellationToken::is_cancelled) {
+                break;
+            }
             if let Some(wamid) = d.payload.strip_prefix(crate::roles::run::READ_PREFIX.as_bytes()) {
                 // A read receipt is a courtesy: a failure is logged, never retried.
                 let wamid = String::from_utf8_lossy(wamid).into_owned();
@@ -359,6 +399,55 @@ impl<Q: Queue + Clone> Sender<Q> {
             }
         }
         Ok(false)
+    }
+
+    /// The send loop of one sender task, until `stop` is cancelled. A stop never cuts a
+    /// delivery short: the one in hand may finish (sent and marked) for up to
+    /// [`STOP_GRACE`], and no new one starts. Whatever is still claimed after that is
+    /// released by [`Sender::release_claims`], which the caller runs once every task ended.
+    pub async fn run(&self, mut consumer: Consumer<Q>, stop: CancellationToken, outage: &Outage) {
+        let mut retry = outage.retry();
+        while !stop.is_cancelled() {
+            let batch = self.run_batch(&mut consumer, Some(&stop));
+            let grace = async {
+                stop.cancelled().await;
+                tokio::time::sleep(STOP_GRACE).await;
+            };
+            let result = tokio::select! {
+                r = batch => r,
+                () = grace => {
+                    tracing::warn!(grace = ?STOP_GRACE, "sender stopped with a delivery still in flight; its claim is released");
+                    return;
+                }
+            };
+            let wait = match result {
+                Ok(auth_failed) => {
+                    retry.recovered();
+                    if auth_failed { AUTH_PAUSE } else { Duration::ZERO }
+                }
+                Err(e) => retry.failed(&e),
+            };
+            if !wait.is_zero() {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+
+    /// Ends the leases this sender still holds (see [`Store::release_claims`]), so a
+    /// restart does not wait out the lease of a row whose send was cut short.
+    pub async fn release_claims(&self) {
+        let store = self.store.clone();
+        let by = self.pacing.instance().to_owned();
+        match blocking(move || store.release_claims(&by)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "sender stopped: unfinished claims released"),
+            Err(e) => {
+                tracing::warn!(error = %e, "sender stopped: its claims could not be released; they expire with their lease")
+            }
+        }
     }
 }
 
@@ -525,6 +614,84 @@ mod tests {
         let row = f.sender.store.outbox_row(id).unwrap().unwrap();
         assert_eq!(row.status, OutboxStatus::Failed, "kept for after the pause, not dead");
         assert_eq!(f.sender.counters.auth_failed.load(Ordering::Relaxed), 1);
+    }
+
+    /// Log lines written while a test runs (JSON, one per line).
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    /// Issue 11, defect 7: a retry used to log nothing (the reason was only in
+    /// `outbox.last_error`). Now it is a WARN with the code and the outbox id, never the
+    /// recipient or the text, and the same failure again within the minute is suppressed
+    /// (and counted on the next line).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_retry_is_one_warning_with_code_and_id_but_no_phone_or_text() {
+        let logs = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(logs.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let f = fixture().await;
+        f.fake.fail_next(
+            2,
+            503,
+            fake_graph::error_body(2, "(#2) Service temporarily unavailable", ""),
+        );
+        let first = queue_reply(&f, "w-log1", "Anna", "the secret shopping list");
+        let second = queue_reply(&f, "w-log2", "Ben", "the secret shopping list");
+        for id in [first, second] {
+            let r = f.sender.deliver(id).await.unwrap();
+            assert!(matches!(r, SendResult::Retry(_)), "{r:?}");
+        }
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let ours: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["target"].as_str().is_some_and(|t| t.starts_with("alfred")))
+            .collect();
+        let retries: Vec<&serde_json::Value> = ours
+            .iter()
+            .filter(|v| {
+                v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("will retry"))
+            })
+            .collect();
+        assert_eq!(retries.len(), 1, "the second identical failure is suppressed: {text}");
+        assert_eq!(retries[0]["level"], "WARN");
+        assert_eq!(retries[0]["fields"]["outbox.id"], first);
+        assert_eq!(retries[0]["fields"]["code"], 2);
+        assert_eq!(
+            f.sender
+                .counters
+                .retry_log
+                .check("send-retry:2", std::time::Instant::now()),
+            Verdict::Suppress
+        );
+        for line in &ours {
+            let line = line.to_string();
+            assert!(!line.contains("3161234500"), "a phone number in the log: {line}");
+            assert!(!line.contains("secret"), "a message text in the log: {line}");
+        }
     }
 
     impl Sender<AnyQueue> {

@@ -34,11 +34,13 @@ use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
+use crate::edges::health::Health;
 use crate::edges::http_server;
 use crate::edges::metrics::Metrics;
 use crate::edges::queue::{AnyQueue, Queue};
 use crate::edges::store::Store;
 use crate::edges::whatsapp::{inbound, signature};
+use crate::roles::log_limit::{LogLimit, Verdict};
 use crate::roles::order;
 
 /// The largest accepted body: Meta's payloads are at most 3 MB.
@@ -70,6 +72,11 @@ pub struct WebhookState {
     /// Where every request is counted and timed, and what `/metrics` renders; `None`
     /// serves no `/metrics` (404).
     pub metrics: Option<Arc<Metrics>>,
+    /// Whether this port also serves `/metrics`: not when a metrics listener of its own
+    /// (`ALFRED_METRICS_LISTEN`) does, so the public webhook port shows no internals.
+    pub public_metrics: bool,
+    /// Refused verification handshakes are logged once a minute per reason.
+    pub refusal_log: LogLimit,
 }
 
 /// The deadlines [`run_with`] enforces; [`Timeouts::default`] is what [`run`] uses.
@@ -116,9 +123,8 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
     timeouts: Timeouts,
 ) -> std::io::Result<()> {
-    if state.app_secret.is_none() {
-        tracing::warn!("webhook: no META_APP_SECRET (insecure development mode): unsigned POSTs are accepted");
-    }
+    // No secret (insecure development mode) is warned about at start, with the
+    // configuration's other warnings (`Config::start_warnings`).
     let state = Arc::clone(&state);
     let handler = move |req| {
         let state = Arc::clone(&state);
@@ -142,8 +148,8 @@ async fn handle(req: Request<Incoming>, state: &WebhookState, body_timeout: Dura
         ("/healthz", &Method::GET) => text(StatusCode::OK, "ok"),
         ("/readyz", &Method::GET) => readiness(state).await,
         ("/metrics", &Method::GET) => match &state.metrics {
-            Some(metrics) => metrics.http_response(),
-            None => text(StatusCode::NOT_FOUND, "not found"),
+            Some(metrics) if state.public_metrics => metrics.http_response(),
+            _ => text(StatusCode::NOT_FOUND, "not found"),
         },
         ("/webhook", _) => method_not_allowed("GET, POST"),
         ("/healthz" | "/readyz" | "/metrics", _) => method_not_allowed("GET"),
@@ -176,7 +182,19 @@ fn verify_handshake(req: &Request<Incoming>, state: &WebhookState) -> Response<B
         && matches!((&state.verify_token, &token), (Some(want), Some(got)) if constant_time_eq(want.as_bytes(), got.as_bytes()));
     match (accepted, challenge) {
         (true, Some(challenge)) => text(StatusCode::OK, challenge),
-        _ => text(StatusCode::FORBIDDEN, "forbidden"),
+        _ => {
+            // The operator's first sign of a mistyped VERIFY_TOKEN: a WARN, without the
+            // token Meta sent, once a minute however often the dashboard retries.
+            let reason = match (&state.verify_token, mode.as_deref()) {
+                (None, _) => "VERIFY_TOKEN is not set",
+                (Some(_), Some("subscribe")) => "the verify token does not match VERIFY_TOKEN",
+                (Some(_), _) => "hub.mode is not subscribe",
+            };
+            if let Verdict::Log { suppressed } = state.refusal_log.check(reason, std::time::Instant::now()) {
+                tracing::warn!(status = 403, suppressed, "webhook verification refused: {reason}");
+            }
+            text(StatusCode::FORBIDDEN, "forbidden")
+        }
     }
 }
 
@@ -255,35 +273,14 @@ async fn receive(req: Request<Incoming>, state: &WebhookState, body_timeout: Dur
     }
 }
 
-/// `GET /readyz`: the store (in `spawn_blocking`: diesel is synchronous) and the queue.
+/// `GET /readyz`: the store and the queue ([`Health`]).
 async fn readiness(state: &WebhookState) -> Response<Body> {
-    let mut failed = Vec::new();
-    if let Some(store) = &state.store {
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.ping()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "readyz: database ping failed");
-                failed.push("database");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "readyz: database ping task failed");
-                failed.push("database");
-            }
-        }
-    }
-    if let Err(e) = state.queue.ping().await {
-        tracing::warn!(error = %e, "readyz: queue ping failed");
-        failed.push("queue");
-    }
-    if failed.is_empty() {
-        text(StatusCode::OK, "ready")
-    } else {
-        text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("unavailable: {}", failed.join(", ")),
-        )
-    }
+    let health = Health {
+        store: state.store.clone(),
+        queue: state.queue.clone(),
+    };
+    let (status, body) = health.readyz().await;
+    text(status, body)
 }
 
 /// A `text/plain` response.
@@ -437,6 +434,8 @@ mod tests {
             verify_token: Some(VERIFY.to_owned()),
             store: Some(store.clone()),
             metrics: Some(Arc::new(Metrics::new())),
+            public_metrics: true,
+            refusal_log: LogLimit::default(),
         }
     }
 
@@ -805,6 +804,8 @@ mod tests {
             verify_token: Some(VERIFY.to_owned()),
             store: None,
             metrics: None,
+            public_metrics: true,
+            refusal_log: LogLimit::default(),
         };
         let server = Server::start(state).await;
         let body = fixture("webhook_text.json");

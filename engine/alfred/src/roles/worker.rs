@@ -333,18 +333,29 @@ impl<Q: Queue + Clone> Worker<Q> {
     /// Runs until `shutdown` completes. A batch in progress is dropped at shutdown: each
     /// message's commit is one transaction (all or nothing), and what was not acked is
     /// read again on the next start, where the wamid marker skips what was committed.
-    pub async fn run(&self, mut consumer: Consumer<Q>, shutdown: impl std::future::Future<Output = ()>) {
+    /// While the queue or database is down it backs off and reports through `outage`.
+    pub async fn run(
+        &self,
+        mut consumer: Consumer<Q>,
+        shutdown: impl std::future::Future<Output = ()>,
+        outage: &crate::roles::outage::Outage,
+    ) {
         tokio::pin!(shutdown);
+        let mut retry = outage.retry();
         loop {
+            let wait = tokio::select! {
+                () = &mut shutdown => return,
+                r = self.run_once(&mut consumer) => match r {
+                    Ok(_) => {
+                        retry.recovered();
+                        continue;
+                    }
+                    Err(e) => retry.failed(&e),
+                },
+            };
             tokio::select! {
                 () = &mut shutdown => return,
-                r = self.run_once(&mut consumer) => {
-                    if let Err(e) = r {
-                        // Queue or database down: back off briefly instead of spinning.
-                        tracing::warn!(error = %e, "worker loop error");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                }
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -78,9 +78,12 @@ impl ManageConnection for AnyManager {
 
 /// Per-connection SQLite settings, applied when the pool opens a connection.
 ///
+/// - busy_timeout, first: a connection waits up to 5 s for a lock instead of failing at
+///   once with "database is locked" (diesel-rs/diesel#2365). First, because switching
+///   to WAL takes a lock too: on a fresh file the pool opens several connections at once,
+///   and with WAL set before the timeout one of them failed at once and r2d2 logged
+///   `ERROR database is locked` on every first start (issue 11, defect 4).
 /// - WAL: readers do not block the writer and vice versa (several roles share the file).
-/// - busy_timeout: a writer waits up to 5 s for the lock instead of failing at once
-///   with "database is locked" (diesel-rs/diesel#2365).
 /// - foreign_keys: SQLite leaves them off per connection unless asked.
 #[derive(Debug)]
 pub(crate) struct SqlitePragmas;
@@ -88,7 +91,7 @@ pub(crate) struct SqlitePragmas;
 impl CustomizeConnection<AnyConnection, r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
         if let AnyConnection::Sqlite(c) = conn {
-            c.batch_execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")?;
+            c.batch_execute("PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;")?;
         }
         Ok(())
     }

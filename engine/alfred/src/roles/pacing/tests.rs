@@ -390,6 +390,28 @@ async fn a_burst_of_five_bubbles_is_paced_postgres() {
     a_burst_of_five_bubbles_is_paced(Db::Postgres).await;
 }
 
+/// Issue 11: a member who answers quickly (one exchange a second, ten times: a chore
+/// created, a list filled) gets every reply at once, under Meta's documented pair limit
+/// (a fake enforcing one per 6 s with bursts of 45 refuses none of them).
+#[tokio::test(start_paused = true)]
+async fn ten_quick_exchanges_get_ten_immediate_replies() {
+    let db = TestDb::new(Db::Sqlite);
+    let fake = fake_graph::start().await;
+    fake.enforce_pair_rate(PAIR_INTERVAL, 45);
+    let s = sender(&db, &fake, Pacing::new("s1", 80), virtual_clock());
+    for k in 0..10 {
+        let asked = tokio::time::Instant::now();
+        let id = queue_texts(db.store(), &format!("w-quick-{k}"), "Anna", &[&format!("reply {k}")])[0];
+        let r = s.deliver(id).await.unwrap();
+        assert!(matches!(r, SendResult::Sent(_)), "exchange {k}: {r:?}");
+        assert_eq!(asked.elapsed(), Duration::ZERO, "exchange {k}'s reply waited");
+        // The member reads the reply and answers a second later.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(fake.pair_rate_hits(), 0);
+    assert_eq!(texts(&fake).len(), 10);
+}
+
 /// Without the tight pacing the same burst trips 131056 at the fake: the sender backs
 /// off that member as Meta advises, and the next bubble waits behind the refused one.
 #[tokio::test(start_paused = true)]
@@ -462,10 +484,10 @@ async fn a_long_pacing_wait_goes_back_to_the_sweep(db: Db) {
     let id = queue_texts(db.store(), "w-long", "Anna", &["later"])[0];
     // Anna's budget is used up for the next minute (e.g. after a long burst).
     db.store()
-        .set_recipient_tat("Anna", t0() + chrono::Duration::seconds(60))
+        .set_recipient_tat("Anna", t0() + chrono::Duration::seconds(60) + Rate::PAIR.tolerance())
         .unwrap();
     let a = sender(&db, &fake, Pacing::new("a", 80), fixed_clock(t0()));
-    let slot = t0() + chrono::Duration::seconds(60) - Rate::PAIR.tolerance();
+    let slot = t0() + chrono::Duration::seconds(60);
     assert_eq!(a.deliver(id).await.unwrap(), SendResult::Held(slot));
     assert!(fake.requests().is_empty());
     let row = db.store().outbox_row(id).unwrap().unwrap();

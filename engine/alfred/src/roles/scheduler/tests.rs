@@ -659,7 +659,11 @@ async fn run_loop_ticks_and_stops_on_shutdown() {
     let stop = tokio_util::sync::CancellationToken::new();
     let task = {
         let (sched, stop) = (sched.clone(), stop.clone());
-        tokio::spawn(async move { sched.run(async move { stop.cancelled().await }).await })
+        tokio::spawn(async move {
+            sched
+                .run(async move { stop.cancelled().await }, &Default::default())
+                .await
+        })
     };
     clock.set(local(AMS, "2026-06-01 07:00"));
     // Each loop iteration is one tick; waiting on the outbox row is waiting on a tick.
