@@ -267,6 +267,31 @@ impl std::fmt::Display for Rule {
     }
 }
 
+impl Rule {
+    /// The rule as a member reads it in `language` ("elke maandag" in Dutch); English
+    /// (the canonical text) for any other language.
+    pub fn said_in(&self, language: &str) -> String {
+        if language.split(['-', '_']).next() != Some("nl") {
+            return self.to_string();
+        }
+        match *self {
+            Rule::Days(1) => "elke dag".to_owned(),
+            Rule::Days(2) => "om de dag".to_owned(),
+            Rule::Days(n) => format!("elke {n} dagen"),
+            Rule::Weeks(1) => "elke week".to_owned(),
+            Rule::Weeks(2) => "om de week".to_owned(),
+            Rule::Weeks(n) => format!("elke {n} weken"),
+            Rule::Weekday(w) => format!(
+                "elke {}",
+                ["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"]
+                    [w.num_days_from_monday() as usize]
+            ),
+            Rule::Monthly => "elke maand".to_owned(),
+            Rule::MonthDay(d) => format!("op de {d}e"),
+        }
+    }
+}
+
 fn weekday_name(w: Weekday) -> &'static str {
     match w {
         Weekday::Mon => "monday",
@@ -429,6 +454,13 @@ mod tests {
         }
         for text in ["nee", "eenmalig", "een keer", "nooit"] {
             assert_eq!(parse_answer(text), Some(Answer::Once), "{text}");
+        }
+        // Said back in Dutch, and read back to the same rule.
+        for (text, said) in [("every monday", "elke maandag"), ("every other week", "om de week"), ("on the 15th", "op de 15e")] {
+            let rule = parse_rule(text).unwrap();
+            assert_eq!(rule.said_in("nl"), said);
+            assert_eq!(parse_rule(said), Some(rule));
+            assert_eq!(rule.said_in("en"), rule.to_string());
         }
         // A bare weekday is a date, not a routine, in Dutch too.
         assert_eq!(parse_rule("maandag"), None);

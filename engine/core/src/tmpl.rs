@@ -123,6 +123,7 @@ impl Templates {
         env.add_filter("next_due", next_due);
         env.add_filter("add_days", add_days);
         env.add_filter("split_time", split_time);
+        env.add_filter("rule_text", rule_text);
         Templates {
             env,
             next: 0,
@@ -396,6 +397,14 @@ fn split_time(state: &minijinja::State<'_, '_>, value: String, now: String) -> R
     Ok(Value::from(vec![what, when]))
 }
 
+/// `"every monday" | rule_text` → the repeat rule in the reader's language ([`READER_LANGUAGE`]):
+/// "elke maandag" for a Dutch reader. Text that is not a rule is kept as it is.
+fn rule_text(state: &minijinja::State<'_, '_>, value: String) -> String {
+    let language = state.lookup(READER_LANGUAGE);
+    let language = language.as_ref().and_then(|l| l.as_str()).unwrap_or("en");
+    crate::recur::parse_rule(&value).map_or(value, |r| r.said_in(language))
+}
+
 /// `due | next_due("every monday", "Europe/Amsterdam")` → the next occurrence after `due`
 /// (see [`crate::recur`]); with a third argument, the first one after that time as well;
 /// a fourth is the series' local time of day ("02:30"), kept across DST gaps.
@@ -515,7 +524,10 @@ mod language_tests {
             .unwrap();
         let nl = context! { _reader_language => "nl", _reader_zone => "Europe/Amsterdam" };
         assert_eq!(t.render(&tpl, &nl).unwrap(), "zo 01 mrt 18:05, zondag  1 maart, 100%");
+        let rule = t.add("{{ 'every monday' | rule_text }} / {{ 'whenever' | rule_text }}").unwrap();
+        assert_eq!(t.render(&rule, &nl).unwrap(), "elke maandag / whenever");
         let en = context! { _reader_language => "en", _reader_zone => "Europe/Amsterdam" };
+        assert_eq!(t.render(&rule, &en).unwrap(), "every monday / whenever");
         assert_eq!(t.render(&tpl, &en).unwrap(), "Sun 01 Mar 18:05, Sunday  1 March, 100%");
     }
 }
