@@ -283,8 +283,15 @@ impl Rule {
             Rule::Weeks(n) => format!("elke {n} weken"),
             Rule::Weekday(w) => format!(
                 "elke {}",
-                ["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"]
-                    [w.num_days_from_monday() as usize]
+                [
+                    "maandag",
+                    "dinsdag",
+                    "woensdag",
+                    "donderdag",
+                    "vrijdag",
+                    "zaterdag",
+                    "zondag"
+                ][w.num_days_from_monday() as usize]
             ),
             Rule::Monthly => "elke maand".to_owned(),
             Rule::MonthDay(d) => format!("op de {d}e"),
@@ -456,7 +463,11 @@ mod tests {
             assert_eq!(parse_answer(text), Some(Answer::Once), "{text}");
         }
         // Said back in Dutch, and read back to the same rule.
-        for (text, said) in [("every monday", "elke maandag"), ("every other week", "om de week"), ("on the 15th", "op de 15e")] {
+        for (text, said) in [
+            ("every monday", "elke maandag"),
+            ("every other week", "om de week"),
+            ("on the 15th", "op de 15e"),
+        ] {
             let rule = parse_rule(text).unwrap();
             assert_eq!(rule.said_in("nl"), said);
             assert_eq!(parse_rule(said), Some(rule));

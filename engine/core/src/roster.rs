@@ -57,6 +57,32 @@ pub enum RosterError {
     UnknownMember(String),
 }
 
+impl RosterError {
+    /// The same reason in Dutch, for a member who reads Dutch (`vars.error` in their language).
+    pub fn in_dutch(&self) -> String {
+        match self {
+            RosterError::BadName => "een naam heeft 1 tot 40 tekens".to_owned(),
+            RosterError::DuplicateName(n) => format!("er is al een lid dat {n} heet"),
+            RosterError::DuplicatePhone(n) => format!("{n} heeft dat telefoonnummer al"),
+            RosterError::NoAddress(n) => format!("{n} heeft een telefoonnummer nodig"),
+            RosterError::BadPhone(p) => format!("\"{p}\" is geen telefoonnummer met landcode, zoals +31 6 1234 5678"),
+            RosterError::BadUserId(u) => format!("\"{u}\" is geen WhatsApp-gebruikers-id"),
+            RosterError::BadTimezone(z, hint) => format!(
+                "er is geen tijdzone \"{z}\" ({})",
+                hint.as_ref().map_or_else(
+                    || "gebruik een naam als Europe/Amsterdam of America/New_York".to_owned(),
+                    |s| format!("bedoel je {s}?")
+                )
+            ),
+            RosterError::BadLanguage(l) => format!("\"{l}\" is geen taalcode zoals en of nl"),
+            RosterError::BadRole(r) => format!("\"{r}\" is geen rol: kies admin, adult of child"),
+            RosterError::LastAdmin(n) => format!("{n} is de laatste admin; maak eerst iemand anders admin"),
+            RosterError::RemoveSelf => "je kunt jezelf niet verwijderen".to_owned(),
+            RosterError::UnknownMember(n) => format!("er is geen lid dat {n} heet"),
+        }
+    }
+}
+
 /// The members in effect: the stored roster once an admin changed it, else `household.yaml`'s.
 pub fn effective<'a>(household: &'a Household, data: &'a HouseholdData) -> &'a [Member] {
     data.members.as_deref().unwrap_or(&household.members)

@@ -524,7 +524,9 @@ mod language_tests {
             .unwrap();
         let nl = context! { _reader_language => "nl", _reader_zone => "Europe/Amsterdam" };
         assert_eq!(t.render(&tpl, &nl).unwrap(), "zo 01 mrt 18:05, zondag  1 maart, 100%");
-        let rule = t.add("{{ 'every monday' | rule_text }} / {{ 'whenever' | rule_text }}").unwrap();
+        let rule = t
+            .add("{{ 'every monday' | rule_text }} / {{ 'whenever' | rule_text }}")
+            .unwrap();
         assert_eq!(t.render(&rule, &nl).unwrap(), "elke maandag / whenever");
         let en = context! { _reader_language => "en", _reader_zone => "Europe/Amsterdam" };
         assert_eq!(t.render(&rule, &en).unwrap(), "every monday / whenever");

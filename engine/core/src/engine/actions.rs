@@ -137,7 +137,8 @@ impl<'a> Run<'a> {
                 Ok(Flowing::Next)
             }
             Err(e) => {
-                let reason = e.to_string();
+                // In the member's language: the flow says it to them.
+                let reason = self.say(e.to_string(), e.in_dutch());
                 self.set_var("error", serde_json::Value::String(reason.clone()));
                 match on_error {
                     Some(t) => Ok(Flowing::Jump(t)),
