@@ -194,3 +194,47 @@ fn a_catch_all_regex_taking_other_flows_keywords_is_a_warning() {
     };
     assert!(warnings(&[chores, guarded]).is_empty());
 }
+
+/// Issue 12, item 14: `flows` holds what this member may use, and a description may
+/// read `member.role` (only that).
+#[test]
+fn help_lists_what_this_member_may_do() {
+    let fs = flows(&[
+        r#"
+id: help
+hidden: true
+triggers: [{ keywords: [help] }]
+steps: [{ send: "{% for f in flows %}[{{ f.description }}]{% endfor %}" }]
+"#,
+        r#"
+id: admin
+description: "members{% if member.role == 'admin' %}, add member{% endif %}"
+triggers: [{ keywords: [members] }]
+steps: [{ send: hi }]
+"#,
+        r#"
+id: secret
+description: only for grown-ups
+triggers: [{ keywords: [secret], roles: [admin, adult] }]
+steps: [{ send: hi }]
+"#,
+    ]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Anna", "help"), ["Anna: [members, add member][only for grown-ups]"]);
+    assert_eq!(say(&mut sim, "Ben", "help"), ["Ben: [members][only for grown-ups]"]);
+    assert_eq!(say(&mut sim, "Kid", "help"), ["Kid: [members]"]);
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: HOUSEHOLD.into(),
+    };
+    let bad = SourceFile {
+        path: "bad.yaml".into(),
+        text: "id: bad\ndescription: \"{{ member.name }}\"\ntriggers: [{ keywords: [x] }]\nsteps: [{ send: hi }]\n".into(),
+    };
+    let checked = load(Some(&household), &[bad]);
+    assert!(
+        checked.diagnostics.iter().any(|d| d.message.contains("can only read `member.role`")),
+        "{:?}",
+        checked.diagnostics
+    );
+}
