@@ -39,7 +39,10 @@ pub(super) fn check_greedy(
         }
         let own_earlier: Vec<&RoutedTrigger> = order[..ri].iter().filter(|t| t.flow == r.flow).copied().collect();
         let mut taken: Vec<(String, usize)> = Vec::new();
-        for k in order[..ri].iter().filter(|k| k.flow != r.flow && k.priority == r.priority) {
+        for k in order[..ri]
+            .iter()
+            .filter(|k| k.flow != r.flow && k.priority == r.priority)
+        {
             let Matcher::Keywords(words) = &k.matcher else { continue };
             for w in words {
                 let guarded = own_earlier.iter().any(|g| match &g.matcher {

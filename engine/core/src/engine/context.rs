@@ -46,9 +46,7 @@ fn build_statics(fs: &FlowSet) -> Statics {
     languages.push(&fs.household.language);
     let flows_by_language = languages
         .into_iter()
-        .flat_map(|l| {
-            [Role::Admin, Role::Adult, Role::Child].map(|r| ((l.to_owned(), r), flows_value(fs, l, r)))
-        })
+        .flat_map(|l| [Role::Admin, Role::Adult, Role::Child].map(|r| ((l.to_owned(), r), flows_value(fs, l, r))))
         .collect();
     Statics {
         members: members_value(&fs.household.members),

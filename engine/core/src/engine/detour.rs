@@ -17,8 +17,8 @@ use crate::flow::{Action, Text, Validator};
 use crate::parse::normalize;
 use crate::tmpl::Tpl;
 
-use super::{Run, ask_timer_id};
 use super::routing::Routing;
+use super::{Run, ask_timer_id};
 
 /// Button ids of the "answer or new request?" question.
 pub(super) const AS_ANSWER: &str = "alfred:as-answer";

@@ -63,7 +63,11 @@ fn is_cancel_phrase(normalized: &str, cancel_words: &std::collections::HashSet<S
         return false;
     };
     // "laat het maar": the pronoun inside a cancel phrase.
-    let inner = normalized.split(' ').filter(|w| !ABOUT.contains(w)).collect::<Vec<_>>().join(" ");
+    let inner = normalized
+        .split(' ')
+        .filter(|w| !ABOUT.contains(w))
+        .collect::<Vec<_>>()
+        .join(" ");
     (ABOUT.contains(&last) && (cancel_words.contains(head) || matches!(head, "forget" | "drop" | "vergeet")))
         || (inner != normalized && cancel_words.contains(&inner))
 }

@@ -181,7 +181,9 @@ impl<'a> Run<'a> {
                 match hit {
                     Ok(caps) => {
                         let (t, caps, more_specific) = match t.matcher {
-                            Matcher::Regex(_) => self.most_specific(t, caps, this_regex, text, &regex_hits, routing, exclude),
+                            Matcher::Regex(_) => {
+                                self.most_specific(t, caps, this_regex, text, &regex_hits, routing, exclude)
+                            }
                             _ => (t, caps, None),
                         };
                         let reason = loose_reason.unwrap_or_else(|| describe_match(t, m));

@@ -55,13 +55,20 @@ impl<'a> Run<'a> {
         for (fi, flow) in fs.flows.iter().enumerate() {
             for (si, step) in flow.steps.iter().enumerate() {
                 let Action::Ask(ask) = &step.action else { continue };
-                let Options::Buttons(bs) = &ask.prompt.options else { continue };
+                let Options::Buttons(bs) = &ask.prompt.options else {
+                    continue;
+                };
                 if !bs.iter().any(|(b, _)| b == id) {
                     continue;
                 }
                 // The part of the flow the question is in starts at the nearest trigger
                 // start before it; only a keyword there can be offered to say again.
-                let here = fs.triggers.iter().filter(|t| t.flow == fi && t.start <= si).map(|t| t.start).max()?;
+                let here = fs
+                    .triggers
+                    .iter()
+                    .filter(|t| t.flow == fi && t.start <= si)
+                    .map(|t| t.start)
+                    .max()?;
                 return fs
                     .triggers
                     .iter()

@@ -135,7 +135,17 @@ pub fn parse_item_list(text: &str) -> ItemList {
 /// Where a list is named at the end of an item ("bananas from the list", "chips van de
 /// lijst"): the words that may make up that tail, read from its end.
 const LIST_WORDS: &[&str] = &["list", "lijst", "lijstje", "boodschappenlijst", "boodschappenlijstje"];
-const LIST_QUALIFIERS: &[&str] = &["shopping", "grocery", "groceries", "the", "my", "our", "de", "mijn", "onze"];
+const LIST_QUALIFIERS: &[&str] = &[
+    "shopping",
+    "grocery",
+    "groceries",
+    "the",
+    "my",
+    "our",
+    "de",
+    "mijn",
+    "onze",
+];
 const LIST_PREPOSITIONS: &[&str] = &["from", "off", "to", "on", "of", "van", "uit", "op", "af"];
 
 /// Drops a trailing "from the (shopping) list" / "van de lijst": where, not what.

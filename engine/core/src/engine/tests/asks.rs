@@ -167,7 +167,10 @@ fn a_command_while_a_question_waits_runs_and_the_question_is_asked_again() {
             [format!("Anna: added {item}"), "Anna: When?".to_owned()]
         );
     }
-    assert_eq!(say(&mut sim, "Anna", "tomorrow 18:00"), ["Anna: chore add the dog to bed"]);
+    assert_eq!(
+        say(&mut sim, "Anna", "tomorrow 18:00"),
+        ["Anna: chore add the dog to bed"]
+    );
     // The same command again starts over instead of becoming the answer.
     say(&mut sim, "Anna", "new chore");
     assert_eq!(say(&mut sim, "Anna", "new chore"), ["Anna: What is the chore?"]);

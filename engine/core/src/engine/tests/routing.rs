@@ -220,7 +220,10 @@ steps: [{ send: hi }]
 "#,
     ]);
     let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
-    assert_eq!(say(&mut sim, "Anna", "help"), ["Anna: [members, add member][only for grown-ups]"]);
+    assert_eq!(
+        say(&mut sim, "Anna", "help"),
+        ["Anna: [members, add member][only for grown-ups]"]
+    );
     assert_eq!(say(&mut sim, "Ben", "help"), ["Ben: [members][only for grown-ups]"]);
     assert_eq!(say(&mut sim, "Kid", "help"), ["Kid: [members]"]);
     let household = SourceFile {
@@ -229,11 +232,15 @@ steps: [{ send: hi }]
     };
     let bad = SourceFile {
         path: "bad.yaml".into(),
-        text: "id: bad\ndescription: \"{{ member.name }}\"\ntriggers: [{ keywords: [x] }]\nsteps: [{ send: hi }]\n".into(),
+        text: "id: bad\ndescription: \"{{ member.name }}\"\ntriggers: [{ keywords: [x] }]\nsteps: [{ send: hi }]\n"
+            .into(),
     };
     let checked = load(Some(&household), &[bad]);
     assert!(
-        checked.diagnostics.iter().any(|d| d.message.contains("can only read `member.role`")),
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("can only read `member.role`")),
         "{:?}",
         checked.diagnostics
     );
