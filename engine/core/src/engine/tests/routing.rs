@@ -155,6 +155,24 @@ steps: [{ send: "higher: {{ captures.x }}" }]
         say(&mut sim, "Anna", "remove the reminder about the dentist"),
         ["Anna: higher: the reminder about the dentist"]
     );
+    // Within one flow the written order stands: a guard before a catch-all keeps working.
+    let fs = flows(&[r#"
+id: groceries
+triggers:
+  - { regex: '^add\s+(?P<items>.*\bat\s+\d.*)$', start: guard }
+  - { regex: '^add\s+(?P<items>.+?)(?:\s+pls)?$', start: add }
+steps:
+  - id: guard
+    send: "not shopping: {{ captures.items }}"
+    next: end
+  - id: add
+    send: "added {{ captures.items }}"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(
+        say(&mut sim, "Anna", "add milk at 5 pls"),
+        ["Anna: not shopping: milk at 5 pls"]
+    );
 }
 
 /// Issue 12: `alfred check` warns when a catch-all capture takes another flow's keyword
