@@ -51,8 +51,8 @@ pub struct Statics {
     pub household: minijinja::Value,
     /// `member` per member name.
     pub member_views: HashMap<String, minijinja::Value>,
-    /// `flows` (visible flows and descriptions) per language.
-    pub flows_by_language: HashMap<String, minijinja::Value>,
+    /// `flows` (visible flows and descriptions) per language and role.
+    pub flows_by_language: HashMap<(String, Role), minijinja::Value>,
 }
 
 impl FlowSet {

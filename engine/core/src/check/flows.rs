@@ -377,10 +377,24 @@ pub(super) fn compile_flow(
     // variable check so its variables are checked like every other template's.
     let description = def.description.as_ref().and_then(|d| {
         let t = cx.text(d)?;
-        // `help` shows descriptions outside any conversation, so there is nothing to fill in.
-        if t.variants.iter().any(|(_, tpl)| matches!(tpl, Tpl::Jinja(_))) {
-            cx.err("description", d.pos, "a description cannot use template syntax")
-                .hint = Some("it is shown by `help`, outside any conversation; write plain text".to_owned());
+        // `help` shows descriptions outside any conversation, so there is nothing to fill
+        // in but who reads it: `member.role` (so children are not shown admin commands).
+        let only_member = |tpl: &Tpl| {
+            cx.templates
+                .variables_of_tpl(tpl)
+                .iter()
+                .all(|v| v == "member.role" || v == "member.language")
+        };
+        if t
+            .variants
+            .iter()
+            .any(|(_, tpl)| matches!(tpl, Tpl::Jinja(_)) && !only_member(tpl))
+        {
+            cx.err("description", d.pos, "a description can only read `member.role`")
+                .hint = Some(
+                "it is shown by `help`, outside any conversation; write plain text, or `{% if member.role == 'admin' %}…{% endif %}`"
+                    .to_owned(),
+            );
         }
         Some(t)
     });

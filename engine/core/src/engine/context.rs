@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::data::{HouseholdData, Record};
 use crate::event::Values;
 use crate::flow::{FlowSet, Member, Statics};
+use crate::model::Role;
 use crate::tmpl::{Expr, Tpl, roots};
 
 use super::{Run, StepError};
@@ -45,7 +46,7 @@ fn build_statics(fs: &FlowSet) -> Statics {
     languages.push(&fs.household.language);
     let flows_by_language = languages
         .into_iter()
-        .map(|l| (l.to_owned(), flows_value(fs, l)))
+        .flat_map(|l| [Role::Admin, Role::Adult, Role::Child].map(|r| ((l.to_owned(), r), flows_value(fs, l, r))))
         .collect();
     Statics {
         members: members_value(&fs.household.members),
@@ -115,13 +116,24 @@ fn data_values(fs: &FlowSet, data: &HouseholdData, member: &Member) -> (Value, V
 }
 
 /// `flows` in templates: every visible flow's id and description, in the member's
-/// language (descriptions are rendered with an empty context).
-fn flows_value(fs: &FlowSet, language: &str) -> Value {
-    let ctx = Value::from_pairs(std::iter::empty::<(&str, Value)>());
+/// language, for the member's role: a flow whose every message trigger is for other
+/// roles is left out, and a description may read `member.role` (nothing else), so a
+/// child's help shows no admin commands.
+fn flows_value(fs: &FlowSet, language: &str, role: Role) -> Value {
+    let ctx = Value::from_pairs([(
+        "member",
+        to_value(serde_json::json!({ "role": role.as_str(), "language": language })),
+    )]);
+    let allowed = |fi: usize| {
+        let mine: Vec<_> = fs.triggers.iter().filter(|t| t.flow == fi).collect();
+        mine.is_empty() || mine.iter().any(|t| t.roles.is_empty() || t.roles.contains(&role))
+    };
     let v: Vec<serde_json::Value> = fs
         .flows
         .iter()
-        .filter(|f| !f.hidden)
+        .enumerate()
+        .filter(|(fi, f)| !f.hidden && allowed(*fi))
+        .map(|(_, f)| f)
         .filter_map(|f| {
             let d = f.description.as_ref()?;
             let text = fs
@@ -173,9 +185,9 @@ impl<'a> Run<'a> {
             // A member added over chat may read a language household.yaml never had.
             let v = statics
                 .flows_by_language
-                .get(&self.member.language)
+                .get(&(self.member.language.clone(), self.member.role))
                 .cloned()
-                .unwrap_or_else(|| flows_value(fs, &self.member.language));
+                .unwrap_or_else(|| flows_value(fs, &self.member.language, self.member.role));
             pairs.push(("flows", v));
         }
         if mask & roots::SLOTS != 0 {

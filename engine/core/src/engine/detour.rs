@@ -38,7 +38,9 @@ impl<'a> Run<'a> {
             return false;
         };
         let waiting = fs.flows[fi].id.clone();
-        let same_flow = *t.flow_id == *waiting;
+        // The same command again: a trigger that starts the very part of the flow the
+        // question is in ("my reminders" while "remind me" asks When? is another command).
+        let same_flow = t.flow == fi && self.part_start(fi, si) == Some(t.start);
         let zone = self.answer_zone(ask);
         if !same_flow && self.validate(ask, m, zone).is_ok() {
             let free_text = self.state.frames.last().is_some_and(|f| f.choices.is_empty())
@@ -68,6 +70,17 @@ impl<'a> Run<'a> {
             self.start_flow(t.flow, t.start, Return::Reask, Values::new());
         }
         true
+    }
+
+    /// Where the part of flow `fi` that step `si` belongs to starts: the nearest trigger
+    /// start at or before it (flows are written top-down, each trigger starting its part).
+    pub(super) fn part_start(&self, fi: usize, si: usize) -> Option<usize> {
+        self.fs
+            .triggers
+            .iter()
+            .filter(|t| t.flow == fi && t.start <= si)
+            .map(|t| t.start)
+            .max()
     }
 
     /// Asks whether a command-like answer was meant as the answer or as a new request.

@@ -51,12 +51,9 @@ pub fn ask_timer_id(member: &str) -> String {
     format!("ask-timeout:{member}")
 }
 
-/// A cancel word ("cancel"), or one said about what is going on: "cancel that", "stop
-/// it", "forget it", "laat het maar". Never a chore title or an answer (issue 12).
+/// A cancel word said about what is going on: "cancel that", "stop it", "forget it",
+/// "laat het maar". Never a chore title or an answer (issue 12).
 fn is_cancel_phrase(normalized: &str, cancel_words: &std::collections::HashSet<String>) -> bool {
-    if cancel_words.contains(normalized) {
-        return true;
-    }
     const ABOUT: &[&str] = &["it", "that", "this", "all", "everything", "het", "dat", "dit", "alles"];
     let Some((head, last)) = normalized.rsplit_once(' ') else {
         return false;
@@ -231,8 +228,11 @@ impl<'a> Run<'a> {
         let normalized = m.text.as_deref().map(normalize).unwrap_or_default();
         let kind = m.kind();
         let cancel_words = &self.fs.household.cancel_words;
-        let is_cancel = is_cancel_phrase(&normalized, cancel_words)
-            || strip_fillers(&normalized).is_some_and(|s| is_cancel_phrase(&s, cancel_words));
+        // A cancel word always cancels; "cancel that", "forget it" only while something
+        // is going on (idle, a flow's own "forget it" keyword keeps working).
+        let busy = !self.state.frames.is_empty();
+        let cancels = |s: &str| cancel_words.contains(s) || (busy && is_cancel_phrase(s, cancel_words));
+        let is_cancel = cancels(&normalized) || strip_fillers(&normalized).is_some_and(|s| cancels(&s));
         if kind == MessageKind::Text && is_cancel {
             if self.state.frames.is_empty() {
                 self.trace.push(Trace::Ignored {

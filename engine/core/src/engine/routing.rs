@@ -227,7 +227,7 @@ impl<'a> Run<'a> {
         None
     }
 
-    /// Among regex triggers of the same priority that all match, the one whose captures
+    /// Among regex triggers of the same priority and of other flows that all match, the one whose captures
     /// take the least of the message: it understood more of it as its own words. So
     /// "delete the reminder about the dentist" goes to the reminders' "delete the reminder
     /// about <what>", not to the shopping list's "delete <items>", whichever file sorts first.
@@ -251,7 +251,8 @@ impl<'a> Run<'a> {
             let Matcher::Regex(re) = &t.matcher else { continue };
             let pos = regex_pos;
             regex_pos += 1;
-            if pos <= first_regex || t.priority != first.priority {
+            // Within one flow the author's order stands (a guard before a catch-all).
+            if pos <= first_regex || t.priority != first.priority || t.flow == first.flow {
                 continue;
             }
             if routing == Routing::Interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {

@@ -61,12 +61,7 @@ impl<'a> Run<'a> {
                 }
                 // The part of the flow the question is in starts at the nearest trigger
                 // start before it; only a keyword there can be offered to say again.
-                let here = fs
-                    .triggers
-                    .iter()
-                    .filter(|t| t.flow == fi && t.start <= si)
-                    .map(|t| t.start)
-                    .max()?;
+                let here = self.part_start(fi, si)?;
                 return fs
                     .triggers
                     .iter()

@@ -180,8 +180,16 @@ fn a_command_while_a_question_waits_runs_and_the_question_is_asked_again() {
 /// Issue 12, item 6: "cancel that", "forget it", "stop it" cancel; they are not answers.
 #[test]
 fn cancel_phrases_cancel_instead_of_answering() {
-    let fs = flows(&[CHORE_ASKS]);
+    let fs = flows(&[
+        CHORE_ASKS,
+        "id: forget
+triggers: [{ keywords: [forget it] }]
+steps: [{ send: forgotten }]
+",
+    ]);
     let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    // Idle, a flow's own "forget it" keyword still works.
+    assert_eq!(say(&mut sim, "Anna", "forget it"), ["Anna: forgotten"]);
     for phrase in ["cancel that", "forget it", "stop it", "Cancel that pls!"] {
         say(&mut sim, "Anna", "new chore");
         let reply = say(&mut sim, "Anna", phrase);

@@ -155,6 +155,24 @@ steps: [{ send: "higher: {{ captures.x }}" }]
         say(&mut sim, "Anna", "remove the reminder about the dentist"),
         ["Anna: higher: the reminder about the dentist"]
     );
+    // Within one flow the written order stands: a guard before a catch-all keeps working.
+    let fs = flows(&[r#"
+id: groceries
+triggers:
+  - { regex: '^add\s+(?P<items>.*\bat\s+\d.*)$', start: guard }
+  - { regex: '^add\s+(?P<items>.+?)(?:\s+pls)?$', start: add }
+steps:
+  - id: guard
+    send: "not shopping: {{ captures.items }}"
+    next: end
+  - id: add
+    send: "added {{ captures.items }}"
+"#]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(
+        say(&mut sim, "Anna", "add milk at 5 pls"),
+        ["Anna: not shopping: milk at 5 pls"]
+    );
 }
 
 /// Issue 12: `alfred check` warns when a catch-all capture takes another flow's keyword
@@ -193,4 +211,55 @@ fn a_catch_all_regex_taking_other_flows_keywords_is_a_warning() {
         ..guarded
     };
     assert!(warnings(&[chores, guarded]).is_empty());
+}
+
+/// Issue 12, item 14: `flows` holds what this member may use, and a description may
+/// read `member.role` (only that).
+#[test]
+fn help_lists_what_this_member_may_do() {
+    let fs = flows(&[
+        r#"
+id: help
+hidden: true
+triggers: [{ keywords: [help] }]
+steps: [{ send: "{% for f in flows %}[{{ f.description }}]{% endfor %}" }]
+"#,
+        r#"
+id: admin
+description: "members{% if member.role == 'admin' %}, add member{% endif %}"
+triggers: [{ keywords: [members] }]
+steps: [{ send: hi }]
+"#,
+        r#"
+id: secret
+description: only for grown-ups
+triggers: [{ keywords: [secret], roles: [admin, adult] }]
+steps: [{ send: hi }]
+"#,
+    ]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(
+        say(&mut sim, "Anna", "help"),
+        ["Anna: [members, add member][only for grown-ups]"]
+    );
+    assert_eq!(say(&mut sim, "Ben", "help"), ["Ben: [members][only for grown-ups]"]);
+    assert_eq!(say(&mut sim, "Kid", "help"), ["Kid: [members]"]);
+    let household = SourceFile {
+        path: "household.yaml".into(),
+        text: HOUSEHOLD.into(),
+    };
+    let bad = SourceFile {
+        path: "bad.yaml".into(),
+        text: "id: bad\ndescription: \"{{ member.name }}\"\ntriggers: [{ keywords: [x] }]\nsteps: [{ send: hi }]\n"
+            .into(),
+    };
+    let checked = load(Some(&household), &[bad]);
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("can only read `member.role`")),
+        "{:?}",
+        checked.diagnostics
+    );
 }
