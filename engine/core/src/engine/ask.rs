@@ -14,6 +14,23 @@ use super::routing::Routing;
 use super::texts::give_up;
 use super::{Run, StepError, ask_timer_id};
 
+/// "ja" or "yes" typed for buttons such as "Ja, wissen" / "Nee, laten staan": the one
+/// button whose title starts with a yes (or no) word, in any language. Tom typed "ja"
+/// and was told to choose one of "Ja, wissen, Nee, laten staan".
+fn yes_no_button<'c>(choices: &'c [crate::event::Choice], n: &str) -> Option<&'c crate::event::Choice> {
+    // "1" and "0" are yes/no to a yes/no question, but here they could mean an option's number.
+    if n.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let said = yes_no(n)?;
+    let mut found = choices.iter().filter(|c| {
+        let title = normalize(&c.title);
+        title.split(' ').next().and_then(yes_no) == Some(said)
+    });
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
 /// What an ask's `prefill` gave.
 pub(super) enum Prefill {
     /// Nothing: ask as usual.
@@ -264,6 +281,7 @@ impl<'a> Run<'a> {
                     match choices
                         .iter()
                         .find(|c| normalize(&c.title) == n || normalize(&c.id) == n)
+                        .or_else(|| yes_no_button(choices, &n))
                     {
                         Some(c) => Ok((str_value(&c.id), Vec::new())),
                         None => Err(options_hint()),
@@ -272,6 +290,7 @@ impl<'a> Run<'a> {
             }
             Validator::Choice(opts) => match opts.iter().find(|(k, _)| *k == n) {
                 Some((_, v)) => Ok((str_value(v), Vec::new())),
+                None if let Some(c) = yes_no_button(choices, &n) => Ok((str_value(&c.id), Vec::new())),
                 // Offered buttons are named by their titles, not their ids.
                 None if !choices.is_empty() => Err(options_hint()),
                 None => {

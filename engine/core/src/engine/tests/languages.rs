@@ -127,3 +127,33 @@ fn the_checker_warns_about_a_text_that_misses_a_language_its_flow_speaks() {
             .is_empty()
     );
 }
+
+const CLEAR: &str = r#"
+id: c
+triggers: [{ keywords: [clear] }]
+steps:
+  - ask:
+      slot: sure
+      prompt: { en: Clear it?, nl: Wissen? }
+      buttons:
+        - { id: clear_yes, title: { en: "Yes, clear it", nl: "Ja, wissen" } }
+        - { id: clear_no, title: { en: "No, keep it", nl: "Nee, laten staan" } }
+  - send: "{{ slots.sure }}"
+"#;
+
+#[test]
+fn yes_or_no_typed_for_yes_and_no_buttons_is_that_button_in_any_language() {
+    let fs = flows(&[CLEAR]);
+    let mut sim = Simulator::new(&fs, t0(), HouseholdData::default());
+    assert_eq!(say(&mut sim, "Kid", "clear"), ["Kid: Wissen?"]);
+    assert_eq!(say(&mut sim, "Kid", "ja"), ["Kid: clear_yes"]);
+    assert_eq!(say(&mut sim, "Anna", "clear"), ["Anna: Clear it?"]);
+    assert_eq!(say(&mut sim, "Anna", "nope"), ["Anna: clear_no"]);
+    // A number is not a yes: it could be an option's place.
+    say(&mut sim, "Anna", "clear");
+    let one = say(&mut sim, "Anna", "1");
+    assert!(
+        one[0].contains("Please choose one of: Yes, clear it, No, keep it."),
+        "{one:?}"
+    );
+}
