@@ -77,8 +77,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
     Duration::try_milliseconds(ms).ok_or_else(too_long)
 }
 
-/// Half hours in words: "half an hour", "een half uur", "anderhalf uur", "an hour and a
-/// half", "eine halbe Stunde" become minutes.
+/// Half and quarter hours in words: "half an hour", "een half uur", "anderhalf uur", "an
+/// hour and a half", "eine halbe Stunde", "een kwartier", "drie kwartier" become minutes.
 fn halves(text: &str) -> String {
     const PHRASES: &[(&str, &str)] = &[
         ("an hour and a half", "90 min"),
@@ -87,6 +87,19 @@ fn halves(text: &str) -> String {
         ("anderhalve uur", "90 min"),
         ("anderthalb stunden", "90 min"),
         ("eineinhalb stunden", "90 min"),
+        ("three quarters of an hour", "45 min"),
+        ("drie kwartier", "45 min"),
+        ("dreiviertelstunde", "45 min"),
+        ("a quarter of an hour", "15 min"),
+        ("quarter of an hour", "15 min"),
+        ("a quarter hour", "15 min"),
+        ("een kwartiertje", "15 min"),
+        ("een kwartier", "15 min"),
+        ("kwartiertje", "15 min"),
+        ("kwartier", "15 min"),
+        ("einer viertelstunde", "15 min"),
+        ("eine viertelstunde", "15 min"),
+        ("viertelstunde", "15 min"),
         ("half an hour", "30 min"),
         ("a half hour", "30 min"),
         ("half hour", "30 min"),

@@ -463,6 +463,11 @@ fn everyday_time_phrases() {
         ("in 1,5 uur", wed, "2026-06-10T13:30:00Z"),
         ("in 1.5 hours", wed, "2026-06-10T13:30:00Z"),
         ("over anderhalf uur", wed, "2026-06-10T13:30:00Z"),
+        ("over een kwartier", wed, "2026-06-10T12:15:00Z"),
+        ("over een kwartiertje", wed, "2026-06-10T12:15:00Z"),
+        ("over drie kwartier", wed, "2026-06-10T12:45:00Z"),
+        ("in a quarter of an hour", wed, "2026-06-10T12:15:00Z"),
+        ("in einer Viertelstunde", wed, "2026-06-10T12:15:00Z"),
         ("in einer halben Stunde", wed, "2026-06-10T12:30:00Z"),
         ("tomorrow, 8pm", wed, "2026-06-11T18:00:00Z"),
         // Named days: the next such day, at 09:00 unless a time is given.
