@@ -264,20 +264,21 @@ pub const READER_ZONE: &str = "_reader_zone";
 /// names days and months in it ("zo 18:00" for a Dutch reader, "Sun 18:00" otherwise).
 pub const READER_LANGUAGE: &str = "_reader_language";
 
-/// Day and month names for a language other than English, which chrono writes itself:
-/// (short days Mon..Sun, long days, short months Jan..Dec, long months).
-fn names_of(
-    language: &str,
-) -> Option<(
-    [&'static str; 7],
-    [&'static str; 7],
-    [&'static str; 12],
-    [&'static str; 12],
-)> {
+/// Day and month names of one language: short days Mon..Sun, long days, short months
+/// Jan..Dec, long months.
+struct Names {
+    short_days: [&'static str; 7],
+    days: [&'static str; 7],
+    short_months: [&'static str; 12],
+    months: [&'static str; 12],
+}
+
+/// Day and month names for a language other than English, which chrono writes itself.
+fn names_of(language: &str) -> Option<Names> {
     match language.split(['-', '_']).next().unwrap_or_default() {
-        "nl" => Some((
-            ["ma", "di", "wo", "do", "vr", "za", "zo"],
-            [
+        "nl" => Some(Names {
+            short_days: ["ma", "di", "wo", "do", "vr", "za", "zo"],
+            days: [
                 "maandag",
                 "dinsdag",
                 "woensdag",
@@ -286,10 +287,10 @@ fn names_of(
                 "zaterdag",
                 "zondag",
             ],
-            [
+            short_months: [
                 "jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec",
             ],
-            [
+            months: [
                 "januari",
                 "februari",
                 "maart",
@@ -303,7 +304,7 @@ fn names_of(
                 "november",
                 "december",
             ],
-        )),
+        }),
         _ => None,
     }
 }
@@ -311,7 +312,13 @@ fn names_of(
 /// `fmt` with its day and month names (`%a %A %b %h %B`) written out in `language`.
 fn localized_format(fmt: &str, dt: &chrono::DateTime<chrono::FixedOffset>, language: &str) -> String {
     use chrono::Datelike as _;
-    let Some((short_days, days, short_months, months)) = names_of(language) else {
+    let Some(Names {
+        short_days,
+        days,
+        short_months,
+        months,
+    }) = names_of(language)
+    else {
         return fmt.to_owned();
     };
     let day = dt.weekday().num_days_from_monday() as usize;

@@ -88,8 +88,8 @@ impl<'a> Run<'a> {
         let typed = m.text.as_deref().map(str::trim).unwrap_or_default().to_owned();
         let shown: String = typed.chars().take(60).collect();
         let body = text(
-            &format!("Did you mean \"{shown}\" as your answer, or as a new request?"),
-            &format!("Bedoel je \"{shown}\" als antwoord, of als nieuw verzoek?"),
+            format!("Did you mean \"{shown}\" as your answer, or as a new request?"),
+            format!("Bedoel je \"{shown}\" als antwoord, of als nieuw verzoek?"),
         );
         let choices = vec![
             Choice {
