@@ -44,8 +44,12 @@ pub fn main(role: &str, roles: Roles, shutdown: impl Future<Output = ()> + Send 
 
 fn run(roles: Roles, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
     let config = Config::from_process_env()?;
-    for warning in config.start_warnings() {
-        tracing::warn!("{warning}");
+    // Both warnings are about the webhook (unsigned POSTs, where it listens): a worker,
+    // sender or scheduler accepts no webhook, so saying it there would be untrue.
+    if roles.webhook {
+        for warning in config.start_warnings() {
+            tracing::warn!("{warning}");
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
