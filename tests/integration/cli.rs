@@ -172,7 +172,7 @@ fn shell_runs_every_skill_on_a_fixed_clock() {
         "Alfred: OK, no more morning briefings. Say \"start briefing\" to get them again.",
         "(you are now Tom)",
         "Alfred: Sorry, dat begreep ik niet. Probeer \"zet melk op de lijst\", \"lijst\" of \"mijn klusjes\".",
-        "  1) Help",
+        "  1) Hulp",
         "Alfred: Dit kan ik:",
     ];
     let lines: Vec<&str> = out.lines().collect();

@@ -47,11 +47,11 @@ async fn reminders_store_a_record_and_a_durable_timer(backend: Backend) {
         (timers[0].id.as_str(), timers[0].member.as_str()),
         ("reminder-1", "Tom")
     );
-    // Listing and cancelling go through the same path.
+    // Listing and cancelling go through the same path. Tom reads Dutch (issue 12, item 11).
     say(&svc, &fake, "31612345003", "wamid.SK2", "cancel reminder trash", 2).await;
     assert_eq!(
         accepted_texts(&fake)[1],
-        "Cancelled the reminder \"take out the trash\"."
+        "De herinnering \"take out the trash\" is geannuleerd."
     );
     assert!(
         svc.service.store.pending_timers().unwrap().is_empty(),
@@ -244,9 +244,10 @@ async fn help_the_unknown_text_hint_and_media_are_answered(backend: Backend) {
         wait(3 + i).await;
         let (to, reply) = accepted(&fake).remove(2 + i);
         assert_eq!(to, "31612345003");
+        // Tom reads Dutch (issue 12, item 11).
         assert_eq!(
             reply["text"]["body"],
-            "Thanks! I can't look at photos, videos or voice notes yet. Please type what you need."
+            "Dank je! Foto's, video's en spraakberichten kan ik nog niet bekijken. Typ maar wat je nodig hebt."
         );
     }
     svc.stop().await;
