@@ -579,4 +579,6 @@ pub struct TimerStartSpec {
     pub data: Vec<(String, Tpl)>,
     /// Fires in quiet hours too.
     pub urgent: bool,
+    /// One timer per element of this list (`item` in the templates); none: one timer.
+    pub each: Option<Expr>,
 }

@@ -934,6 +934,9 @@ pub struct TimerStartDef {
     /// Values (templates) passed to the fired flow as `vars`.
     #[serde(default)]
     pub data: BTreeMap<String, Sp<String>>,
+    /// An expression giving a list: one timer per element, with `item` in the templates
+    /// (e.g. the chores a removed member leaves behind, each reminded to its new assignee).
+    pub each: Option<Sp<String>>,
     /// `true`: fire at its time even in the member's quiet hours (a reminder the member set
     /// for a time, a due time). `false`: a nudge or heads-up that waits until quiet hours end.
     /// Required with `at:` (`alfred check` warns without it); default `false`.

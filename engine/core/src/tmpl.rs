@@ -230,6 +230,82 @@ impl Templates {
             .map(|t| t.undeclared_variables(true))
             .unwrap_or_default()
     }
+
+    /// Filters a template (`expr: false`) or expression names that do not exist.
+    /// minijinja only looks a filter up when it renders, so `{{ x | truncate(20) }}`
+    /// compiles and then fails every time that step runs (found playing the family:
+    /// "Which reminder?" could never be asked). The checker reports these instead.
+    pub fn unknown_filters(&self, src: &str, expr: bool) -> Vec<String> {
+        let mut unknown = Vec::new();
+        for name in filter_names(src, expr) {
+            let probe = format!("{{{{ none | {name} }}}}");
+            let missing = self
+                .env
+                .render_str(&probe, ())
+                .is_err_and(|e| e.kind() == ErrorKind::UnknownFilter);
+            if missing && !unknown.contains(&name) {
+                unknown.push(name);
+            }
+        }
+        unknown
+    }
+}
+
+/// The names written after a filter bar `|` in a template's tags (or a whole
+/// expression), outside string literals. A superset is fine: each is looked up.
+fn filter_names(src: &str, expr: bool) -> Vec<String> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut names = Vec::new();
+    let mut in_tag = expr;
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if !expr && quote.is_none() {
+            if c == '{' && matches!(next, Some('{' | '%')) {
+                in_tag = true;
+                i += 2;
+                continue;
+            }
+            if matches!(c, '}' | '%') && next == Some('}') {
+                in_tag = false;
+                i += 2;
+                continue;
+            }
+        }
+        if !in_tag {
+            i += 1;
+            continue;
+        }
+        match quote {
+            Some(_) if c == '\\' => {
+                i += 2;
+                continue;
+            }
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '|' && next != Some('|') && (i == 0 || chars[i - 1] != '|') => {
+                let mut j = i + 1;
+                while j < chars.len() && chars[j].is_whitespace() {
+                    j += 1;
+                }
+                let start = j;
+                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
+                    j += 1;
+                }
+                if j > start {
+                    names.push(chars[start..j].iter().collect());
+                }
+                i = j;
+                continue;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    names
 }
 
 /// Jinja truthiness of a JSON value.
@@ -544,6 +620,22 @@ mod language_tests {
 #[cfg(test)]
 mod mask_tests {
     use super::*;
+
+    #[test]
+    fn unknown_filters_are_found_before_a_render_fails() {
+        let mut t = Templates::new();
+        let src = "{{ item.text | truncate(20) }} {{ 'a | b' | upper }} | plain | text {{ x | join_and }}";
+        assert!(t.add(src).is_ok(), "minijinja compiles it; only rendering would fail");
+        assert_eq!(t.unknown_filters(src, false), vec!["truncate".to_owned()]);
+        assert_eq!(
+            t.unknown_filters("vars.a | lenght > 2 or vars.b | length", true),
+            vec!["lenght".to_owned()]
+        );
+        assert!(
+            t.unknown_filters("{% if a or b %}{{ c | default('x|y') | lower }}{% endif %}", false)
+                .is_empty()
+        );
+    }
 
     #[test]
     fn masks_name_the_roots_read() {

@@ -288,6 +288,12 @@ pub(super) fn compile_action(
         if t.at.is_some() == t.after.is_some() {
             cx.err("timer", t.pos, "`timer_start` needs exactly one of `at` or `after`");
         }
+        // With `each`, the templates below read `item`: one element of the list.
+        let each = t.each.as_ref().and_then(|e| cx.expr(e));
+        let saved_extra = cx.extra;
+        if t.each.is_some() {
+            cx.extra = &["item"];
+        }
         let id = cx.tpl(&t.id);
         let at = t.at.as_ref().and_then(|a| cx.tpl(a));
         let after = t.after.as_ref().and_then(|a| {
@@ -319,17 +325,21 @@ pub(super) fn compile_action(
             .iter()
             .filter_map(|(k, v)| cx.tpl(v).map(|t| (k.clone(), t)))
             .collect();
+        cx.extra = saved_extra;
         return match (flow, step, id) {
-            (Some(flow), Some(step), Some(id)) => Action::TimerStart(Box::new(TimerStartSpec {
-                id,
-                at,
-                after,
-                flow,
-                step,
-                member,
-                data,
-                urgent,
-            })),
+            (Some(flow), Some(step), Some(id)) if each.is_some() == t.each.is_some() => {
+                Action::TimerStart(Box::new(TimerStartSpec {
+                    id,
+                    at,
+                    after,
+                    flow,
+                    step,
+                    member,
+                    data,
+                    urgent,
+                    each,
+                }))
+            }
             _ => Action::Nothing,
         };
     }

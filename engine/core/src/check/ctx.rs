@@ -78,6 +78,7 @@ impl<'a> FlowCtx<'a> {
         match self.templates.add(src) {
             Ok(t) => {
                 self.check_literal_rules(src, pos);
+                self.check_filters(src, false, pos);
                 let vars = self.templates.variables_of_tpl(&t);
                 if !vars.is_empty() {
                     self.uses.push(VarUse {
@@ -98,6 +99,19 @@ impl<'a> FlowCtx<'a> {
                 ));
                 None
             }
+        }
+    }
+
+    /// A filter that does not exist fails every render of the template, so it is an error
+    /// now rather than "something went wrong" when a member reaches that step.
+    fn check_filters(&mut self, src: &str, expr: bool, pos: Pos) {
+        for name in self.templates.unknown_filters(src, expr) {
+            self.err(if expr { "expression" } else { "template" }, pos, format!("unknown filter `{name}`"))
+                .hint = Some(
+                "minijinja's built-in filters and Alfred's (join_and, datefmt, plural, next_due, add_days, split_time); \
+                 see docs/flows.md, Filters"
+                    .to_owned(),
+            );
         }
     }
 
@@ -124,6 +138,7 @@ impl<'a> FlowCtx<'a> {
         match self.templates.add_expr(&src.value) {
             Ok(e) => {
                 self.check_literal_rules(&src.value, src.pos);
+                self.check_filters(&src.value, true, src.pos);
                 let vars = self.templates.variables_of_expr(&e);
                 if !vars.is_empty() {
                     self.uses.push(VarUse {

@@ -124,6 +124,10 @@ impl<'a> Run<'a> {
                 }
             }
             Return::Reask => {
+                // This message's captures belonged to the command that just ended; the
+                // question asked again reads the ones its own flow started with
+                // ("put the kids to bed at 8" after "add Tom to the dishes chore").
+                self.captures.clear();
                 let Some((fi, si)) = self.top() else { return };
                 let flow_id = self.fs.flows[fi].id.clone();
                 let step_id = self.fs.flows[fi].steps[si].id.clone();

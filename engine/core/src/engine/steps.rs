@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 
 use crate::data::{DataChange, ListItem, Record};
 use crate::event::{Effect, Frame, Return, TimerFired, TimerSpec, Trace, Values};
-use crate::flow::{Action, Target};
+use crate::flow::{Action, Target, TimerStartSpec};
 use crate::parse::{ListedItem, item_key, parse_datetime, parse_duration, parse_item_list};
 use crate::roster;
 use crate::tmpl::roots;
+use minijinja::value::Value;
 
 use super::ask::Prefill;
 use super::context::record_json;
@@ -272,61 +273,26 @@ impl<'a> Run<'a> {
                 Ok(Flowing::Next)
             }
             Action::TimerStart(t) => {
-                let ctx = self.context(roots::ALL, &[]);
-                let id = fs.templates.render(&t.id, &ctx)?;
-                let member = match &t.member {
-                    Some(m) => {
-                        let name = fs.templates.render(m, &ctx)?;
-                        roster::find(self.roster(), name.trim())
-                            .cloned()
-                            .ok_or_else(|| StepError::new(format!("timer for unknown member `{}`", name.trim())))?
+                match &t.each {
+                    None => {
+                        let ctx = self.context(roots::ALL, &[]);
+                        self.start_timer(t, &ctx)?;
                     }
-                    None => self.member.clone(),
-                };
-                let fire_at = if let Some(at) = &t.at {
-                    let text = fs.templates.render(at, &ctx)?;
-                    match DateTime::parse_from_rfc3339(text.trim()) {
-                        Ok(dt) => dt.with_timezone(&Utc),
-                        Err(_) => parse_datetime(&text, self.now, member.timezone)
-                            .map_err(|e| StepError::new(format!("timer `at`: {e}")))?,
-                    }
-                } else if let Some(after) = &t.after {
-                    let text = fs.templates.render(after, &ctx)?;
-                    self.now + parse_duration(&text).map_err(|e| StepError::new(format!("timer `after`: {e}")))?
-                } else {
-                    return Err(StepError::new("timer has neither `at` nor `after`"));
-                };
-                // Not urgent: a nudge waits until the member's quiet hours are over.
-                let fire_at = match fs.household.quiet_hours_of(&member.name) {
-                    Some(q) if !t.urgent => {
-                        let moved = q.after(fire_at, member.timezone);
-                        if moved != fire_at {
-                            self.trace.push(Trace::QuietHours {
-                                member: member.name.clone(),
-                                until: moved.with_timezone(&member.timezone).format("%a %H:%M").to_string(),
-                            });
+                    Some(each) => {
+                        let ctx = self.context(roots::ALL, &[]);
+                        let items = match fs.templates.eval(each, &ctx)? {
+                            serde_json::Value::Array(items) => items,
+                            serde_json::Value::Null => Vec::new(),
+                            other => {
+                                return Err(StepError::new(format!("timer `each` must give a list, not {other}")));
+                            }
+                        };
+                        for item in items {
+                            let ctx = self.context(roots::ALL, &[("item", to_value(item))]);
+                            self.start_timer(t, &ctx)?;
                         }
-                        moved
                     }
-                    _ => fire_at,
-                };
-                let mut data = Values::new();
-                for (k, v) in &t.data {
-                    data.insert(k.clone(), serde_json::Value::String(fs.templates.render(v, &ctx)?));
                 }
-                let flow = &fs.flows[t.flow];
-                self.effects.push(Effect::StartTimer(TimerSpec {
-                    id: id.clone(),
-                    member: member.name.clone(),
-                    fire_at,
-                    fired: TimerFired {
-                        id,
-                        flow: flow.id.clone(),
-                        step: flow.steps[t.step].id.clone(),
-                        data,
-                        wait: None,
-                    },
-                }));
                 Ok(Flowing::Next)
             }
             Action::TimerCancel(id) => {
@@ -344,5 +310,65 @@ impl<'a> Run<'a> {
                 self.member_result(result, m.into.as_deref(), m.on_error)
             }
         }
+    }
+
+    /// Starts one timer of a `timer_start` step, its templates rendered in `ctx`.
+    fn start_timer(&mut self, t: &TimerStartSpec, ctx: &Value) -> Result<(), StepError> {
+        let fs = self.fs;
+        let id = fs.templates.render(&t.id, ctx)?;
+        let member = match &t.member {
+            Some(m) => {
+                let name = fs.templates.render(m, ctx)?;
+                roster::find(self.roster(), name.trim())
+                    .cloned()
+                    .ok_or_else(|| StepError::new(format!("timer for unknown member `{}`", name.trim())))?
+            }
+            None => self.member.clone(),
+        };
+        let fire_at = if let Some(at) = &t.at {
+            let text = fs.templates.render(at, ctx)?;
+            match DateTime::parse_from_rfc3339(text.trim()) {
+                Ok(dt) => dt.with_timezone(&Utc),
+                Err(_) => parse_datetime(&text, self.now, member.timezone)
+                    .map_err(|e| StepError::new(format!("timer `at`: {e}")))?,
+            }
+        } else if let Some(after) = &t.after {
+            let text = fs.templates.render(after, ctx)?;
+            self.now + parse_duration(&text).map_err(|e| StepError::new(format!("timer `after`: {e}")))?
+        } else {
+            return Err(StepError::new("timer has neither `at` nor `after`"));
+        };
+        // Not urgent: a nudge waits until the member's quiet hours are over.
+        let fire_at = match fs.household.quiet_hours_of(&member.name) {
+            Some(q) if !t.urgent => {
+                let moved = q.after(fire_at, member.timezone);
+                if moved != fire_at {
+                    self.trace.push(Trace::QuietHours {
+                        member: member.name.clone(),
+                        until: moved.with_timezone(&member.timezone).format("%a %H:%M").to_string(),
+                    });
+                }
+                moved
+            }
+            _ => fire_at,
+        };
+        let mut data = Values::new();
+        for (k, v) in &t.data {
+            data.insert(k.clone(), serde_json::Value::String(fs.templates.render(v, ctx)?));
+        }
+        let flow = &fs.flows[t.flow];
+        self.effects.push(Effect::StartTimer(TimerSpec {
+            id: id.clone(),
+            member: member.name.clone(),
+            fire_at,
+            fired: TimerFired {
+                id,
+                flow: flow.id.clone(),
+                step: flow.steps[t.step].id.clone(),
+                data,
+                wait: None,
+            },
+        }));
+        Ok(())
     }
 }

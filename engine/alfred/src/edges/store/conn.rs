@@ -79,21 +79,46 @@ impl ManageConnection for AnyManager {
 /// Per-connection SQLite settings, applied when the pool opens a connection.
 ///
 /// - busy_timeout, first: a connection waits up to 5 s for a lock instead of failing at
-///   once with "database is locked" (diesel-rs/diesel#2365). First, because switching
-///   to WAL takes a lock too: on a fresh file the pool opens several connections at once,
-///   and with WAL set before the timeout one of them failed at once and r2d2 logged
-///   `ERROR database is locked` on every first start (issue 11, defect 4).
-/// - WAL: readers do not block the writer and vice versa (several roles share the file).
+///   once with "database is locked" (diesel-rs/diesel#2365).
 /// - foreign_keys: SQLite leaves them off per connection unless asked.
+///
+/// No `journal_mode` here: WAL is a property of the file, set once by [`use_wal`] before
+/// the pool opens anything. Switching the mode needs the file to itself, and SQLite
+/// answers a connection that meets another one mid-switch with SQLITE_BUSY at once,
+/// whatever its timeout (no busy handler runs there). When every pooled connection
+/// switched it, the roles of a first start opened theirs together and r2d2 logged
+/// `ERROR database is locked` (issue 11, defect 4).
 #[derive(Debug)]
 pub(crate) struct SqlitePragmas;
 
 impl CustomizeConnection<AnyConnection, r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
         if let AnyConnection::Sqlite(c) = conn {
-            c.batch_execute("PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;")?;
+            c.batch_execute("PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")?;
         }
         Ok(())
+    }
+}
+
+/// Puts a SQLite file in WAL mode (readers do not block the writer and vice versa;
+/// several roles share the file). It persists in the file, so this runs once per open,
+/// on one connection, before the pool exists. Another *process* may be switching the
+/// same fresh file at that moment (`alfred migrate` beside `alfred serve`): its
+/// SQLITE_BUSY is answered at once, so the switch is tried again for up to 5 s.
+pub(crate) fn use_wal(conn: &mut AnyConnection) -> Result<(), DieselError> {
+    let AnyConnection::Sqlite(c) = conn else {
+        return Ok(());
+    };
+    c.batch_execute("PRAGMA busy_timeout=5000;")?;
+    let mut tries = 0;
+    loop {
+        match c.batch_execute("PRAGMA journal_mode=WAL;") {
+            Err(e) if tries < 50 && e.to_string().contains("database is locked") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            done => return done,
+        }
     }
 }
 
@@ -142,4 +167,65 @@ pub(crate) fn to_db(t: DateTime<Utc>) -> NaiveDateTime {
 /// The inverse of [`to_db`].
 pub(crate) fn from_db(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use diesel::r2d2::{CustomizeConnection as _, ManageConnection as _};
+
+    use super::{AnyManager, Backend, SqlitePragmas};
+    use crate::edges::store::Store;
+
+    /// Issue 11, defect 4: on a fresh file, stores (processes) and the pool's
+    /// connections open at the same moment on a first start. Each must open without
+    /// "database is locked" (r2d2 logs every failed connection as an ERROR), and the
+    /// file ends up in WAL mode.
+    #[test]
+    fn stores_and_connections_opened_at_once_on_a_fresh_file_all_open() {
+        for round in 0..10 {
+            let dir = std::env::temp_dir().join(format!("alfred_pragmas_{}_{round}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("dir");
+            let path = dir.join("alfred.db").display().to_string();
+            let n = 8;
+            let barrier = Arc::new(Barrier::new(n));
+            let threads: Vec<_> = (0..n)
+                .map(|i| {
+                    let (barrier, path) = (Arc::clone(&barrier), path.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        if i % 2 == 0 {
+                            // Another process starting.
+                            Store::open(&path).map(drop).map_err(|e| e.to_string())
+                        } else {
+                            // Another connection the pool opens for a role.
+                            let manager = AnyManager {
+                                backend: Backend::Sqlite,
+                                target: path,
+                            };
+                            let mut conn = manager.connect().map_err(|e| e.to_string())?;
+                            SqlitePragmas.on_acquire(&mut conn).map_err(|e| e.to_string())
+                        }
+                    })
+                })
+                .collect();
+            let errors: Vec<String> = threads
+                .into_iter()
+                .filter_map(|t| t.join().expect("no panic").err())
+                .collect();
+            assert!(errors.is_empty(), "round {round}: {errors:?}");
+            assert!(
+                dir.join("alfred.db-wal").exists() || {
+                    // The last connection closed checkpoints and may remove the -wal file;
+                    // the header then still says WAL (file format versions 2 and 2).
+                    let header = std::fs::read(dir.join("alfred.db")).expect("db");
+                    header.get(18..20) == Some(&[2, 2][..])
+                },
+                "round {round}: the file is in WAL mode"
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }

@@ -114,10 +114,14 @@ impl Store {
         // Fail fast with the driver's own reason ("connection refused", "password
         // authentication failed") rather than r2d2's "timed out waiting for connection"
         // after the whole connection timeout.
-        drop(manager.connect().map_err(|e| match e {
+        let mut first = manager.connect().map_err(|e| match e {
             diesel::r2d2::Error::ConnectionError(e) => StoreError::Connection(e),
             diesel::r2d2::Error::QueryError(e) => StoreError::Query(e),
-        })?);
+        })?;
+        if !target.in_memory {
+            conn::use_wal(&mut first).map_err(StoreError::Query)?;
+        }
+        drop(first);
         let mut builder = Pool::builder()
             .max_size(target.pool_size)
             // One eager connection proves the database is reachable; the rest open on demand.
