@@ -6,6 +6,18 @@
 //! filter, `ask` through the `recurrence` validator.
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, Weekday};
+
+/// The days of the week in Dutch, Monday first: said in rules here, and in dates by the
+/// templates' `datefmt`.
+pub(crate) const DUTCH_WEEKDAYS: [&str; 7] = [
+    "maandag",
+    "dinsdag",
+    "woensdag",
+    "donderdag",
+    "vrijdag",
+    "zaterdag",
+    "zondag",
+];
 use chrono_tz::Tz;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -281,18 +293,7 @@ impl Rule {
             Rule::Weeks(1) => "elke week".to_owned(),
             Rule::Weeks(2) => "om de week".to_owned(),
             Rule::Weeks(n) => format!("elke {n} weken"),
-            Rule::Weekday(w) => format!(
-                "elke {}",
-                [
-                    "maandag",
-                    "dinsdag",
-                    "woensdag",
-                    "donderdag",
-                    "vrijdag",
-                    "zaterdag",
-                    "zondag"
-                ][w.num_days_from_monday() as usize]
-            ),
+            Rule::Weekday(w) => format!("elke {}", DUTCH_WEEKDAYS[w.num_days_from_monday() as usize]),
             Rule::Monthly => "elke maand".to_owned(),
             Rule::MonthDay(d) => format!("op de {d}e"),
         }

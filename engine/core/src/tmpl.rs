@@ -354,15 +354,7 @@ fn names_of(language: &str) -> Option<Names> {
     match language.split(['-', '_']).next().unwrap_or_default() {
         "nl" => Some(Names {
             short_days: ["ma", "di", "wo", "do", "vr", "za", "zo"],
-            days: [
-                "maandag",
-                "dinsdag",
-                "woensdag",
-                "donderdag",
-                "vrijdag",
-                "zaterdag",
-                "zondag",
-            ],
+            days: crate::recur::DUTCH_WEEKDAYS,
             short_months: [
                 "jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec",
             ],

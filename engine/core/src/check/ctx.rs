@@ -239,6 +239,14 @@ pub(super) struct TimerTargets {
     pub(super) first: bool,
 }
 
+/// Triggers in the order the engine tries them: higher priority first, file order within
+/// one priority (a stable sort). The shadowing and greedy checks reason about "earlier".
+pub(super) fn routing_order(triggers: &[crate::flow::RoutedTrigger]) -> Vec<&crate::flow::RoutedTrigger> {
+    let mut order: Vec<&crate::flow::RoutedTrigger> = triggers.iter().collect();
+    order.sort_by_key(|t| std::cmp::Reverse(t.priority));
+    order
+}
+
 pub(super) fn trigger_pos(t: &TriggerDef) -> Option<Pos> {
     t.keywords
         .as_ref()

@@ -13,7 +13,7 @@ use crate::flow::{Action, Flow, Matcher, RoutedTrigger};
 use crate::model::FlowFile;
 
 use super::SourceFile;
-use super::ctx::trigger_pos;
+use super::ctx::{routing_order, trigger_pos};
 
 /// Warns (`greedy-trigger`) for each regex trigger with captures and no `when` that
 /// matches a keyword of an earlier flow of the same priority, unless an earlier
@@ -24,8 +24,7 @@ pub(super) fn check_greedy(
     parsed: &[(&SourceFile, FlowFile)],
     diags: &mut Vec<Diagnostic>,
 ) {
-    let mut order: Vec<&RoutedTrigger> = triggers.iter().collect();
-    order.sort_by_key(|t| std::cmp::Reverse(t.priority));
+    let order = routing_order(triggers);
     for (ri, r) in order.iter().enumerate() {
         let Matcher::Regex(re) = &r.matcher else { continue };
         // A trigger that starts with a question (a guard asking "add it anyway?") never

@@ -6,7 +6,7 @@ use crate::flow::{Flow, Matcher, RoutedTrigger};
 use crate::model::FlowFile;
 
 use super::SourceFile;
-use super::ctx::trigger_pos;
+use super::ctx::{routing_order, trigger_pos};
 
 /// Reports triggers that an earlier (higher or equal priority) trigger always wins over.
 pub(super) fn check_shadowing(
@@ -15,8 +15,7 @@ pub(super) fn check_shadowing(
     parsed: &[(&SourceFile, FlowFile)],
     diags: &mut Vec<Diagnostic>,
 ) {
-    let mut order: Vec<&RoutedTrigger> = triggers.iter().collect();
-    order.sort_by_key(|t| std::cmp::Reverse(t.priority));
+    let order = routing_order(triggers);
     for (bi, b) in order.iter().enumerate() {
         let earlier = &order[..bi];
         let unconditional = |a: &&&RoutedTrigger| {

@@ -62,6 +62,18 @@ fn describe_match(t: &RoutedTrigger, m: &InboundMessage) -> String {
     }
 }
 
+/// Whether a trigger may start a flow in this kind of routing at all, before its
+/// matcher is tried: while interrupting, only interruptible triggers of other flows;
+/// for a command instead of an answer, no greeting or thanks (priority below 0). Both
+/// the first pass and the search for a more specific regex ask this.
+fn takes_part(t: &RoutedTrigger, routing: Routing, exclude: Option<&str>) -> bool {
+    match routing {
+        Routing::Interrupting => t.interruptible && exclude != Some(&*t.flow_id),
+        Routing::Command => t.priority >= 0,
+        _ => true,
+    }
+}
+
 impl<'a> Run<'a> {
     /// Finds the first trigger (in priority order) that matches the message.
     /// While `Interrupting`, only interruptible flows other than `exclude` qualify.
@@ -105,10 +117,7 @@ impl<'a> Run<'a> {
                 if is_regex {
                     regex_pos += 1;
                 }
-                if interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
-                    continue;
-                }
-                if routing == Routing::Command && t.priority < 0 {
+                if !takes_part(t, routing, exclude) {
                     continue;
                 }
                 if pass != KeywordPass::Exact
@@ -255,10 +264,7 @@ impl<'a> Run<'a> {
             if pos <= first_regex || t.priority != first.priority || t.flow == first.flow {
                 continue;
             }
-            if routing == Routing::Interrupting && (!t.interruptible || exclude == Some(&*t.flow_id)) {
-                continue;
-            }
-            if routing == Routing::Command && t.priority < 0 {
+            if !takes_part(t, routing, exclude) {
                 continue;
             }
             let matched = match regex_hits {

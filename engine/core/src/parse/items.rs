@@ -293,18 +293,10 @@ pub(super) fn times_qty(word: &str) -> Option<u32> {
 }
 
 pub(super) fn word_qty(word: &str) -> Option<u32> {
-    let q = match word.to_lowercase().as_str() {
-        "a" | "an" | "one" | "een" | "ein" | "eine" | "einen" => 1,
-        "two" | "twee" | "zwei" => 2,
-        "three" | "drie" | "drei" => 3,
-        "four" | "vier" => 4,
-        "five" | "vijf" | "fünf" => 5,
-        "six" | "zes" | "sechs" => 6,
-        "seven" | "zeven" | "sieben" => 7,
-        "eight" | "acht" => 8,
-        "nine" | "negen" | "neun" => 9,
-        "ten" | "tien" | "zehn" => 10,
-        _ => return None,
-    };
-    Some(q)
+    match word.to_lowercase().as_str() {
+        // An article is one of a thing ("een" is both).
+        "a" | "an" | "ein" | "eine" | "einen" => Some(1),
+        // A quantity said as a word goes up to ten ("twelve eggs" stays the item's name).
+        w => super::number_word(w).filter(|&n| n <= 10),
+    }
 }

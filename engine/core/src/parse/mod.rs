@@ -40,6 +40,29 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("constant regex")
 }
 
+/// A number said as a word, one to twelve and twenty, in English, Dutch and German. One
+/// table for every reader (quantities, spoken times), so a language added here is
+/// understood by all of them.
+fn number_word(word: &str) -> Option<u32> {
+    let n = match word {
+        "one" | "een" | "eins" => 1,
+        "two" | "twee" | "zwei" => 2,
+        "three" | "drie" | "drei" => 3,
+        "four" | "vier" => 4,
+        "five" | "vijf" | "fünf" => 5,
+        "six" | "zes" | "sechs" => 6,
+        "seven" | "zeven" | "sieben" => 7,
+        "eight" | "acht" => 8,
+        "nine" | "negen" | "neun" => 9,
+        "ten" | "tien" | "zehn" => 10,
+        "eleven" | "elf" => 11,
+        "twelve" | "twaalf" | "zwölf" => 12,
+        "twenty" | "twintig" | "zwanzig" => 20,
+        _ => return None,
+    };
+    Some(n)
+}
+
 static NUMBER_RE: LazyLock<Regex> = LazyLock::new(|| re(r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"));
 
 /// Errors for duration/datetime parsing, with a human message that says what forms are accepted.

@@ -63,23 +63,7 @@ fn number(word: &str) -> Option<i32> {
     if let Ok(n) = word.parse::<i32>() {
         return Some(n);
     }
-    let n = match word {
-        "one" | "een" | "eins" => 1,
-        "two" | "twee" | "zwei" => 2,
-        "three" | "drie" | "drei" => 3,
-        "four" | "vier" => 4,
-        "five" | "vijf" | "fünf" => 5,
-        "six" | "zes" | "sechs" => 6,
-        "seven" | "zeven" | "sieben" => 7,
-        "eight" | "acht" => 8,
-        "nine" | "negen" | "neun" => 9,
-        "ten" | "tien" | "zehn" => 10,
-        "eleven" | "elf" => 11,
-        "twelve" | "twaalf" | "zwölf" => 12,
-        "twenty" | "twintig" | "zwanzig" => 20,
-        _ => return None,
-    };
-    Some(n)
+    super::number_word(word).and_then(|n| i32::try_from(n).ok())
 }
 
 /// "h:mm" for an hour said 1..=12 (still a 12-hour reading), "hh:mm" otherwise.
